@@ -1,0 +1,185 @@
+"""Every configuration key the project knows, with its default and meaning.
+
+The key names follow the published KITPose / HRNet YAML files, so those files
+load unchanged. Keys the published code accepted but never read are kept
+(and marked "accepted, unused") so that old YAMLs still merge.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# ---------------------------------------------------------------- run / system
+_C.OUTPUT_DIR = "output"          # checkpoints, results: OUTPUT_DIR/<dataset>/<model>/<cfg name>/
+_C.LOG_DIR = "log"                # tensorboard runs: LOG_DIR/<dataset>/<model>/<cfg name>_<time>/
+_C.DATA_DIR = ""                  # prefix joined to DATASET.ROOT and TEST.COCO_BBOX_FILE when relative
+_C.GPUS = (0,)                    # GPU ids; more than one visible -> torch.nn.DataParallel
+_C.WORKERS = 4                    # DataLoader worker processes
+_C.PRINT_FREQ = 20                # log every N iterations
+_C.AUTO_RESUME = False            # continue from OUTPUT_DIR/.../checkpoint.pth when it exists
+_C.PIN_MEMORY = True              # DataLoader pin_memory (CUDA only)
+_C.PERSISTENT_WORKERS = True      # keep DataLoader workers alive between epochs
+_C.SEED = -1                      # >= 0: seed python, numpy and torch (and the data workers)
+_C.LOG_TYPE = "ap"                # model selection metric: 'ap' (OKS AP) or 'pck' (PCK@TEST.PCK_THRE)
+_C.RANK = 0                       # set by the launcher; not meant for YAML files
+_C.CFG_NAME = ""                  # set by load_config to the YAML file stem (names the output folders)
+
+_C.CUDNN = CN()
+_C.CUDNN.BENCHMARK = True         # cudnn autotuner
+_C.CUDNN.DETERMINISTIC = False    # deterministic cudnn kernels
+_C.CUDNN.ENABLED = True           # use cudnn at all
+
+# ---------------------------------------------------------------- model
+_C.MODEL = CN()
+_C.MODEL.NAME = "kitpose_part"    # 'kitpose_part' (HRNet + KIT head) or 'pose_hrnet' (plain baseline)
+_C.MODEL.INIT_WEIGHTS = True      # backbone init (normal std .001) then MODEL.PRETRAINED
+_C.MODEL.PRETRAINED = ""          # ImageNet HRNet weights, e.g. models/pytorch/imagenet/hrnet_w32-36af842e.pth
+_C.MODEL.INIT = True              # KIT head init: Linear trunc-normal std .02, LayerNorm 1/0
+_C.MODEL.NUM_JOINTS = 17          # K keypoints
+_C.MODEL.NUM_BP = 4               # P body-part prompts (k-medoids clusters); 0 = no part prompts
+_C.MODEL.TAG_PER_JOINT = True     # accepted, unused (HRNet heritage)
+_C.MODEL.TARGET_TYPE = "gaussian" # heatmap target type; only 'gaussian' is published
+_C.MODEL.IMAGE_SIZE = [256, 256]  # network input [width, height]
+_C.MODEL.HEATMAP_SIZE = [64, 64]  # output heatmap [width, height] (= IMAGE_SIZE / 4)
+_C.MODEL.PATCH_SIZE = [64, 64]    # token patch [width, height]; must equal HEATMAP_SIZE (one token per keypoint map)
+_C.MODEL.SIGMA = 2                # Gaussian target sigma in heatmap pixels
+_C.MODEL.DIM = 1024               # D, transformer token width
+_C.MODEL.TRANSFORMER_DEPTH = 2    # number of pre-norm transformer layers
+_C.MODEL.TRANSFORMER_HEADS = 1    # attention heads
+_C.MODEL.TRANSFORMER_MLP_RATIO = 3  # FFN hidden width = DIM * ratio
+_C.MODEL.POS_EMBEDDING_TYPE = "sine-full"  # 'none' | 'sine' | 'sine-full' | 'learnable'
+_C.MODEL.EMB_DROPOUT = 0.0        # dropout on the token sequence after position embedding
+_C.MODEL.DROPOUT = 0.0            # dropout inside the transformer FFN
+_C.MODEL.HIDDEN_HEATMAP_DIM = -1  # accepted, unused (TokenPose heritage)
+_C.MODEL.INNER_DIM = 0            # accepted, unused
+_C.MODEL.BASE_CHANNEL = 0         # accepted, unused
+_C.MODEL.ATTN_TYPE = ""           # accepted, unused
+_C.MODEL.MULTI_TRANSFORMER_DEPTH = [0]  # accepted, unused
+_C.MODEL.MULTI_TRANSFORMER_HEADS = [0]  # accepted, unused
+_C.MODEL.MULTI_DIM = [0]          # accepted, unused
+_C.MODEL.NUM_BRANCHES = 1         # accepted, unused
+_C.MODEL.KMEDOIDS_ITERS = 40      # maximum k-medoids iterations (published: 40)
+_C.MODEL.KMEDOIDS_CHUNK = 8       # samples clustered together (result does not depend on it)
+_C.MODEL.EXTRA = CN(new_allowed=True)  # HRNet structure: STAGE2/3/4, FINAL_CONV_KERNEL, PRETRAINED_LAYERS
+_C.MODEL.EXTRA.PRETRAINED_LAYERS = ["*"]  # first name components loaded from MODEL.PRETRAINED ('*' = all)
+_C.MODEL.EXTRA.FINAL_CONV_KERNEL = 1
+_C.MODEL.EXTRA.STEM_INPLANES = 64
+_C.MODEL.EXTRA.STAGE2 = CN()
+_C.MODEL.EXTRA.STAGE2.NUM_MODULES = 1
+_C.MODEL.EXTRA.STAGE2.NUM_BRANCHES = 2
+_C.MODEL.EXTRA.STAGE2.BLOCK = "BASIC"
+_C.MODEL.EXTRA.STAGE2.NUM_BLOCKS = [4, 4]
+_C.MODEL.EXTRA.STAGE2.NUM_CHANNELS = [32, 64]
+_C.MODEL.EXTRA.STAGE2.FUSE_METHOD = "SUM"
+_C.MODEL.EXTRA.STAGE3 = CN()
+_C.MODEL.EXTRA.STAGE3.NUM_MODULES = 4
+_C.MODEL.EXTRA.STAGE3.NUM_BRANCHES = 3
+_C.MODEL.EXTRA.STAGE3.BLOCK = "BASIC"
+_C.MODEL.EXTRA.STAGE3.NUM_BLOCKS = [4, 4, 4]
+_C.MODEL.EXTRA.STAGE3.NUM_CHANNELS = [32, 64, 128]
+_C.MODEL.EXTRA.STAGE3.FUSE_METHOD = "SUM"
+_C.MODEL.EXTRA.STAGE4 = CN()
+_C.MODEL.EXTRA.STAGE4.NUM_MODULES = 3
+_C.MODEL.EXTRA.STAGE4.NUM_BRANCHES = 4
+_C.MODEL.EXTRA.STAGE4.BLOCK = "BASIC"
+_C.MODEL.EXTRA.STAGE4.NUM_BLOCKS = [4, 4, 4, 4]
+_C.MODEL.EXTRA.STAGE4.NUM_CHANNELS = [32, 64, 128, 256]
+_C.MODEL.EXTRA.STAGE4.FUSE_METHOD = "SUM"
+
+# ---------------------------------------------------------------- loss
+_C.LOSS = CN()
+_C.LOSS.FINAL = "adaptive_mse"    # loss on final heatmaps: 'adaptive_mse' | 'mse' | 'ohkm'
+_C.LOSS.INTERMEDIATE = "ghrl"     # loss on intermediate maps: 'ghrl' | 'mse' | 'ohkm' | 'none'
+_C.LOSS.INTERMEDIATE_WEIGHT = 1.0 # factor on the intermediate loss
+_C.LOSS.ADAPTIVE_BETA = 1.0       # beta of |p-g|^beta in the adaptive-weight MSE
+_C.LOSS.OHKM_TOPK = 8             # hardest joints kept by OHKM
+_C.LOSS.USE_OHKM = False          # accepted for HRNet YAMLs: true selects 'ohkm' for LOSS.FINAL
+_C.LOSS.TOPK = 8                  # HRNet name for LOSS.OHKM_TOPK
+_C.LOSS.USE_TARGET_WEIGHT = True  # multiply per-joint losses by target weights
+_C.LOSS.USE_DIFFERENT_JOINTS_WEIGHT = False  # target weights x dataset joint_weights
+
+# ---------------------------------------------------------------- dataset
+_C.DATASET = CN()
+_C.DATASET.ROOT = "data/ap10k/"   # dataset folder (published layout, see README)
+_C.DATASET.DATASET = "ap10k"      # 'ap10k' | 'animalpose' | 'ak' | 'coco' | 'custom'
+_C.DATASET.TRAIN_SET = "train"
+_C.DATASET.TEST_SET = "val"
+_C.DATASET.DATA_FORMAT = "jpg"    # accepted, unused (images are read by their file names)
+_C.DATASET.HYBRID_JOINTS_TYPE = ""  # accepted, unused
+_C.DATASET.SELECT_DATA = False    # accepted, unused
+_C.DATASET.META = ""              # custom: metainfo JSON (names, flip pairs, sigmas, ...)
+_C.DATASET.TRAIN_ANN = ""         # custom: training annotation file (relative to ROOT or absolute)
+_C.DATASET.TEST_ANN = ""          # custom: test annotation file
+_C.DATASET.IMAGE_DIR = ""         # custom: image folder (relative to ROOT or absolute)
+# augmentation
+_C.DATASET.FLIP = True            # random horizontal flip (p 0.5) with flip pairs
+_C.DATASET.SCALE_FACTOR = 0.25    # random scale 1 +/- sf (clipped to 2 sf)
+_C.DATASET.ROT_FACTOR = 30        # random rotation +/- rf degrees (clipped to 2 rf) with p 0.6
+_C.DATASET.PROB_HALF_BODY = 0.0   # probability of a half-body crop
+_C.DATASET.NUM_JOINTS_HALF_BODY = 8  # visible joints needed for a half-body crop
+_C.DATASET.COLOR_RGB = True       # feed RGB (True) or BGR images
+_C.DATASET.CUTMIX = True          # CutMix batch transform during training (published: on)
+
+# ---------------------------------------------------------------- training
+_C.TRAIN = CN()
+_C.TRAIN.LR_FACTOR = 0.1          # MultiStep decay factor
+_C.TRAIN.LR_STEP = [90, 110]      # MultiStep epochs
+_C.TRAIN.LR = 0.001
+_C.TRAIN.LR_END = 1e-5            # cosine schedule floor
+_C.TRAIN.LR_SCHEDULER = "multistep"  # 'multistep' | 'cosine'
+_C.TRAIN.WARMUP_EPOCHS = 0        # linear warmup length (epochs, fractional allowed)
+_C.TRAIN.WARMUP_FACTOR = 0.001    # lr multiplier at the start of warmup
+_C.TRAIN.OPTIMIZER = "adam"       # 'adam' | 'adamw' | 'sgd'
+_C.TRAIN.MOMENTUM = 0.9           # SGD momentum
+_C.TRAIN.WD = 0.0001              # weight decay
+_C.TRAIN.PUBLISHED_NO_DECAY = True  # quirk: the published Adam groups never received WD; true reproduces that
+_C.TRAIN.NESTEROV = False         # SGD Nesterov
+_C.TRAIN.GAMMA1 = 0.99            # Adam beta1
+_C.TRAIN.GAMMA2 = 0.0             # Adam beta2 when > 0 (0 keeps torch's 0.999, as HRNet)
+_C.TRAIN.BACKBONE_LR_MULT = 1.0   # lr multiplier of the backbone parameter group
+_C.TRAIN.CLIP_GRAD = 0.0          # > 0: clip the global grad norm to this value
+_C.TRAIN.BEGIN_EPOCH = 0
+_C.TRAIN.END_EPOCH = 140
+_C.TRAIN.RESUME = False           # accepted for HRNet YAMLs (AUTO_RESUME is the switch)
+_C.TRAIN.CHECKPOINT = ""          # accepted, unused
+_C.TRAIN.BATCH_SIZE_PER_GPU = 32
+_C.TRAIN.SHUFFLE = True
+_C.TRAIN.VAL_EVERY = 1            # validate every N epochs (and always after the last)
+_C.TRAIN.AMP = "none"             # CUDA mixed precision: 'none' | 'bf16' | 'fp16'
+_C.TRAIN.CHANNELS_LAST = False    # channels_last memory format
+_C.TRAIN.COMPILE = False          # torch.compile the model (CUDA)
+
+# ---------------------------------------------------------------- testing
+_C.TEST = CN()
+_C.TEST.BATCH_SIZE_PER_GPU = 32
+_C.TEST.FLIP_TEST = True          # average with the flipped-image heatmaps
+_C.TEST.POST_PROCESS = True       # DARK refinement of the arg-max
+_C.TEST.SHIFT_HEATMAP = True      # shift flipped heatmaps one pixel right (HRNet convention)
+_C.TEST.BLUR_KERNEL = 11          # DARK Gaussian blur kernel
+_C.TEST.USE_GT_BBOX = True        # GT boxes (True) or detector boxes from COCO_BBOX_FILE
+_C.TEST.IMAGE_THRE = 0.0          # detector box score threshold
+_C.TEST.NMS_THRE = 1.0            # accepted, unused (HRNet heritage)
+_C.TEST.SOFT_NMS = False          # soft OKS-NMS instead of OKS-NMS
+_C.TEST.OKS_THRE = 0.9            # OKS-NMS threshold
+_C.TEST.IN_VIS_THRE = 0.2         # keypoint maxima above this count in the instance score
+_C.TEST.COCO_BBOX_FILE = ""       # detector boxes in COCO detection-results format
+_C.TEST.BBOX_THRE = 1.0           # accepted, unused (HRNet heritage)
+_C.TEST.MODEL_FILE = ""           # checkpoint to test
+_C.TEST.METRIC = ""               # '' = dataset default ('oks' or 'pck'); or 'oks' | 'pck'
+_C.TEST.PCK_THRE = 0.05           # PCK threshold, fraction of max(box w, box h)
+_C.TEST.FUSE_BN = True            # inference fast path: fold BatchNorm into convolutions
+_C.TEST.CHANNELS_LAST = True      # inference fast path: channels_last
+_C.TEST.AMP = "none"              # CUDA inference autocast: 'none' | 'bf16' | 'fp16'
+_C.TEST.NUM_VIS = 0               # test.py draws this many images with predicted skeletons
+
+# ---------------------------------------------------------------- debug
+_C.DEBUG = CN()
+_C.DEBUG.DEBUG = False            # write training/validation images with predictions
+_C.DEBUG.SAVE_BATCH_IMAGES_GT = False
+_C.DEBUG.SAVE_BATCH_IMAGES_PRED = False
+_C.DEBUG.SAVE_HEATMAPS_GT = False
+_C.DEBUG.SAVE_HEATMAPS_PRED = False
+
+
+def get_default_config():
+    """A fresh, mutable copy of the defaults."""
+    return _C.clone()
