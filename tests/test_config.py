@@ -39,3 +39,9 @@ def test_unknown_override_names_key():
 def test_int_accepted_for_float():
     cfg = load_config(None, ["TRAIN.LR", "1"])
     assert isinstance(cfg.TRAIN.LR, float) and cfg.TRAIN.LR == 1.0
+
+
+def test_yaml_spellings_on_command_line():
+    cfg = load_config(None, ["TEST.FLIP_TEST", "false", "DATASET.CUTMIX", "true", "TRAIN.LR", "1e-3"])
+    assert cfg.TEST.FLIP_TEST is False and cfg.DATASET.CUTMIX is True
+    assert cfg.TRAIN.LR == 1e-3

@@ -21,6 +21,10 @@ def _parse_value(value):
     try:
         return ast.literal_eval(value)
     except (ValueError, SyntaxError):
+        pass
+    try:  # YAML spellings typed on the command line: true/false, null, 1e-3
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
         return value
 
 

@@ -128,6 +128,7 @@ _C.TRAIN.LR_END = 1e-5            # cosine schedule floor
 _C.TRAIN.LR_SCHEDULER = "multistep"  # 'multistep' | 'cosine'
 _C.TRAIN.WARMUP_EPOCHS = 0        # linear warmup length (epochs, fractional allowed)
 _C.TRAIN.WARMUP_FACTOR = 0.001    # lr multiplier at the start of warmup
+_C.TRAIN.WARMUP_PER_ITER = True   # warmup lr rises every iteration (False: once per epoch)
 _C.TRAIN.OPTIMIZER = "adam"       # 'adam' | 'adamw' | 'sgd'
 _C.TRAIN.MOMENTUM = 0.9           # SGD momentum
 _C.TRAIN.WD = 0.0001              # weight decay

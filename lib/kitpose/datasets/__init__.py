@@ -1,0 +1,133 @@
+"""Datasets: metainfo files and one top-down COCO-format dataset, chosen by DATASET.DATASET.
+
+Folder layouts under DATASET.ROOT (joined to DATA_DIR when relative), ``{set}`` being
+DATASET.TRAIN_SET or DATASET.TEST_SET; image paths are the annotation ``file_name``
+joined to the image folder:
+
+==========  =============================================  ===========================
+dataset     annotation file                                image folder
+==========  =============================================  ===========================
+ap10k       annotations/ap10k-{set}-split1.json            data/
+animalpose  annotations/animalpose_{set}.json              ROOT itself (file names carry
+                                                           their sub-folders, e.g.
+                                                           VOC2012/JPEGImages/x.jpg)
+ak          annotation/ak_P3_mammal/{set}.json             dataset/ (file names are
+                                                           <video>/<frame>.jpg)
+coco        annotations/person_keypoints_{set}.json        images/{set}/
+custom      DATASET.TRAIN_ANN / DATASET.TEST_ANN           DATASET.IMAGE_DIR (default ROOT)
+==========  =============================================  ===========================
+
+The ak layout is the AnimalKingdom release's ``pose_estimation`` folder (ROOT) with
+the P3 mammal protocol files; use DATASET.TRAIN_ANN / TEST_ANN for other protocols.
+For every dataset, non-empty DATASET.TRAIN_ANN, DATASET.TEST_ANN, DATASET.IMAGE_DIR
+(relative to ROOT, or absolute) and DATASET.META (a built-in name or a metainfo JSON
+path, relative to ROOT or to the working directory) replace the layout defaults;
+``custom`` needs DATASET.META and the annotation file of the requested split.
+
+Testing with TEST.USE_GT_BBOX false reads detector boxes from TEST.COCO_BBOX_FILE
+(joined to DATA_DIR when relative) with score >= TEST.IMAGE_THRE; for coco only
+category 1 (person) boxes are used, for the other datasets all categories.
+The metric is TEST.METRIC when set, else 'pck' for ak (dataset or metainfo name) or LOG_TYPE 'pck',
+else 'oks'.
+"""
+import os
+
+from .metainfo import (BUILTIN_METAINFO, DatasetMeta, MetainfoError, builtin_metainfo_path, load_metainfo,
+                       metainfo_from_dict)
+from .topdown import AnnotationError, TopDownCocoDataset, build_augmentation
+from .transforms import ImageReadError
+
+__all__ = ["build_dataset", "dataset_paths", "TopDownCocoDataset", "DatasetMeta", "load_metainfo",
+           "metainfo_from_dict", "MetainfoError", "AnnotationError", "ImageReadError", "BUILTIN_METAINFO",
+           "builtin_metainfo_path"]
+
+# dataset -> (annotation file, image folder), relative to DATASET.ROOT
+LAYOUTS = {
+    "ap10k": ("annotations/ap10k-{set}-split1.json", "data"),
+    "animalpose": ("annotations/animalpose_{set}.json", ""),
+    "ak": ("annotation/ak_P3_mammal/{set}.json", "dataset"),
+    "coco": ("annotations/person_keypoints_{set}.json", "images/{set}"),
+}
+DETECTION_CATEGORIES = {"coco": (1,)}
+
+
+def _under(root, path):
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(root, path))
+
+
+def _dataset_root(cfg):
+    root = cfg.DATASET.ROOT
+    if cfg.DATA_DIR and not os.path.isabs(root):
+        root = os.path.join(cfg.DATA_DIR, root)
+    return root
+
+
+def dataset_paths(cfg, is_train):
+    """(annotation file, image folder, metainfo name/path, expected-layout text) for the requested split."""
+    name = cfg.DATASET.DATASET
+    root = _dataset_root(cfg)
+    image_set = cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET
+    ann_key = "DATASET.TRAIN_ANN" if is_train else "DATASET.TEST_ANN"
+    ann_override = cfg.DATASET.TRAIN_ANN if is_train else cfg.DATASET.TEST_ANN
+    if name == "custom":
+        if not cfg.DATASET.META:
+            raise ValueError("DATASET.DATASET 'custom' needs DATASET.META (a metainfo JSON file)")
+        if not ann_override:
+            raise ValueError(f"DATASET.DATASET 'custom' needs {ann_key} (a COCO-format keypoint file)")
+        ann_pattern, image_pattern = ann_override, cfg.DATASET.IMAGE_DIR
+        layout = f"{ann_key} and DATASET.IMAGE_DIR under DATASET.ROOT {root}"
+    elif name in LAYOUTS:
+        ann_pattern, image_pattern = LAYOUTS[name]
+        layout = (f"DATASET.DATASET '{name}' reads ROOT/{ann_pattern} with images in ROOT/{image_pattern}, "
+                  f"ROOT = {root}").replace("{set}", image_set)
+        ann_pattern = ann_override or ann_pattern
+        image_pattern = cfg.DATASET.IMAGE_DIR or image_pattern
+    else:
+        raise ValueError(f"unknown DATASET.DATASET {name!r}; expected one of {sorted(LAYOUTS) + ['custom']}")
+    ann_file = _under(root, ann_pattern.replace("{set}", image_set))
+    image_dir = _under(root, image_pattern.replace("{set}", image_set))
+    meta_source = cfg.DATASET.META or name
+    if meta_source not in BUILTIN_METAINFO and not os.path.isabs(meta_source):
+        under_root = _under(root, meta_source)
+        meta_source = under_root if os.path.isfile(under_root) else meta_source
+    return ann_file, image_dir, meta_source, layout
+
+
+def dataset_metric(cfg, meta):
+    if cfg.TEST.METRIC:
+        return cfg.TEST.METRIC
+    return "pck" if "ak" in (cfg.DATASET.DATASET, meta.name) or cfg.LOG_TYPE == "pck" else "oks"
+
+
+def build_dataset(cfg, is_train):
+    """TopDownCocoDataset for the training (``is_train``) or test split described by ``cfg``."""
+    ann_file, image_dir, meta_source, layout = dataset_paths(cfg, is_train)
+    meta = load_metainfo(meta_source)
+    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
+        raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
+                            f"{meta.num_keypoints} keypoints")
+    image_size = tuple(cfg.MODEL.IMAGE_SIZE)
+    aspect_ratio = image_size[0] / image_size[1]
+    bbox_file = cfg.TEST.COCO_BBOX_FILE
+    if bbox_file and cfg.DATA_DIR and not os.path.isabs(bbox_file):
+        bbox_file = os.path.join(cfg.DATA_DIR, bbox_file)
+    return TopDownCocoDataset(
+        ann_file=ann_file,
+        image_dir=image_dir,
+        meta=meta,
+        image_size=image_size,
+        heatmap_size=tuple(cfg.MODEL.HEATMAP_SIZE),
+        sigma=cfg.MODEL.SIGMA,
+        is_train=is_train,
+        augmentation=build_augmentation(cfg, meta, aspect_ratio) if is_train else None,
+        color_rgb=cfg.DATASET.COLOR_RGB,
+        use_joint_weights=cfg.LOSS.USE_DIFFERENT_JOINTS_WEIGHT,
+        use_gt_bbox=cfg.TEST.USE_GT_BBOX,
+        bbox_file=bbox_file,
+        image_thre=cfg.TEST.IMAGE_THRE,
+        det_category_ids=DETECTION_CATEGORIES.get(cfg.DATASET.DATASET),
+        metric=dataset_metric(cfg, meta),
+        test_cfg=cfg.TEST,
+        image_set=cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET,
+        expected_layout=layout,
+    )

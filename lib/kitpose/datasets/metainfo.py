@@ -1,0 +1,147 @@
+"""Dataset facts as data: keypoint names, flip pairs, body halves, skeleton, weights, OKS sigmas.
+
+A metainfo file is a JSON object with the fields of the entries of
+``reference/dataset_meta.json``::
+
+    {"name": "my_animal",                  # optional: falls back to "dataset_name", then the file stem
+     "keypoints": ["nose", "l_eye", ...],  # K names
+     "num_keypoints": K,                    # optional, must equal len(keypoints)
+     "flip_pairs": [[1, 2], ...],           # left/right ids swapped by a horizontal flip
+     "upper_body_ids": [...], "lower_body_ids": [...],   # half-body augmentation
+     "skeleton": [[0, 1], ...],             # limbs, for drawing
+     "joint_weights": [1.0, ...],           # K loss weights (LOSS.USE_DIFFERENT_JOINTS_WEIGHT)
+     "sigmas": [0.025, ...]}                # K OKS sigmas
+
+Built-in names ('ap10k', 'animalpose', 'ak', 'coco') resolve to ``datasets/meta/<name>.json``.
+Every id is 0-based. Anything inconsistent raises ``MetainfoError`` naming the file and the field.
+"""
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DatasetMeta", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
+
+META_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "meta")
+BUILTIN_METAINFO = ("ap10k", "animalpose", "ak", "coco")
+
+
+class MetainfoError(ValueError):
+    """A metainfo file, or its agreement with annotations, is inconsistent."""
+
+
+@dataclass(frozen=True, eq=False)  # numpy fields: compare field by field, not with ==
+class DatasetMeta:
+    name: str
+    keypoints: list
+    num_keypoints: int
+    flip_pairs: list
+    upper_body_ids: list
+    lower_body_ids: list
+    skeleton: list
+    joint_weights: np.ndarray
+    sigmas: np.ndarray
+    source: str = ""          # the file it was read from (named in error messages)
+
+
+def builtin_metainfo_path(name):
+    return os.path.join(META_DIR, f"{name}.json")
+
+
+def _id_pairs(data, field, num_keypoints, source):
+    value = data[field]
+    pairs = np.asarray(value) if isinstance(value, list) else None
+    if pairs is None or (pairs.size and (pairs.ndim != 2 or pairs.shape[1] != 2)):
+        raise MetainfoError(f"{source}: field '{field}' must be a list of [a, b] id pairs, got {value!r}")
+    pairs = pairs.reshape(-1, 2)
+    if pairs.size and not np.issubdtype(pairs.dtype, np.integer):
+        raise MetainfoError(f"{source}: field '{field}' must hold integer ids, got {value!r}")
+    bad = pairs[((pairs < 0) | (pairs >= num_keypoints)).any(axis=1)]
+    if len(bad):
+        raise MetainfoError(f"{source}: field '{field}' has ids out of range 0..{num_keypoints - 1} "
+                            f"(num_keypoints {num_keypoints}): {bad.tolist()}")
+    if (pairs[:, 0] == pairs[:, 1]).any():
+        raise MetainfoError(f"{source}: field '{field}' pairs a keypoint with itself: "
+                            f"{pairs[pairs[:, 0] == pairs[:, 1]].tolist()}")
+    return pairs.tolist()
+
+
+def _id_list(data, field, num_keypoints, source):
+    value = data[field]
+    ids = np.asarray(value) if isinstance(value, list) else None
+    if ids is None or ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise MetainfoError(f"{source}: field '{field}' must be a list of integer ids, got {value!r}")
+    bad = ids[(ids < 0) | (ids >= num_keypoints)]
+    if len(bad):
+        raise MetainfoError(f"{source}: field '{field}' has ids out of range 0..{num_keypoints - 1} "
+                            f"(num_keypoints {num_keypoints}): {bad.tolist()}")
+    if len(np.unique(ids)) != len(ids):
+        raise MetainfoError(f"{source}: field '{field}' repeats ids: {value!r}")
+    return ids.tolist()
+
+
+def _per_keypoint(data, field, num_keypoints, source, positive):
+    value = data[field]
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise MetainfoError(f"{source}: field '{field}' must be a list of numbers, got {value!r}") from None
+    if array.shape != (num_keypoints,):
+        raise MetainfoError(f"{source}: field '{field}' has {array.size} values, "
+                            f"expected one per keypoint ({num_keypoints})")
+    out_of_range = (array <= 0) if positive else (array < 0)
+    if not np.isfinite(array).all() or out_of_range.any():
+        raise MetainfoError(f"{source}: field '{field}' must be {'positive' if positive else 'non-negative'}, "
+                            f"got {value!r}")
+    return array
+
+
+def metainfo_from_dict(data, source):
+    """Validate a metainfo mapping read from ``source`` and build a DatasetMeta."""
+    if not isinstance(data, dict):
+        raise MetainfoError(f"{source}: top level must be a JSON object of metainfo fields")
+    required = ("keypoints", "flip_pairs", "upper_body_ids", "lower_body_ids", "skeleton", "joint_weights", "sigmas")
+    missing = [field for field in required if field not in data]
+    if missing:
+        raise MetainfoError(f"{source}: missing field(s) {missing}")
+    keypoints = data["keypoints"]
+    if not isinstance(keypoints, list) or not keypoints or not all(isinstance(k, str) for k in keypoints):
+        raise MetainfoError(f"{source}: field 'keypoints' must be a non-empty list of names, got {keypoints!r}")
+    num_keypoints = len(keypoints)
+    if "num_keypoints" in data and data["num_keypoints"] != num_keypoints:
+        raise MetainfoError(f"{source}: field 'num_keypoints' is {data['num_keypoints']!r} but "
+                            f"'keypoints' lists {num_keypoints} names")
+    flip_pairs = _id_pairs(data, "flip_pairs", num_keypoints, source)
+    flipped_ids = np.asarray(flip_pairs, dtype=np.int64).reshape(-1)
+    if len(np.unique(flipped_ids)) != len(flipped_ids):
+        raise MetainfoError(f"{source}: field 'flip_pairs' uses a keypoint in more than one pair: {flip_pairs}")
+    name = data.get("name") or data.get("dataset_name") or os.path.splitext(os.path.basename(source))[0]
+    return DatasetMeta(
+        name=str(name),
+        keypoints=list(keypoints),
+        num_keypoints=num_keypoints,
+        flip_pairs=flip_pairs,
+        upper_body_ids=_id_list(data, "upper_body_ids", num_keypoints, source),
+        lower_body_ids=_id_list(data, "lower_body_ids", num_keypoints, source),
+        skeleton=_id_pairs(data, "skeleton", num_keypoints, source),
+        joint_weights=_per_keypoint(data, "joint_weights", num_keypoints, source, positive=False),
+        sigmas=_per_keypoint(data, "sigmas", num_keypoints, source, positive=True),
+        source=source,
+    )
+
+
+def load_metainfo(name_or_path):
+    """DatasetMeta from a built-in name ('ap10k', 'animalpose', 'ak', 'coco') or a JSON file path."""
+    if name_or_path in BUILTIN_METAINFO:
+        path = builtin_metainfo_path(name_or_path)
+    else:
+        path = str(name_or_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"metainfo file not found: {path} (built-in names: {', '.join(BUILTIN_METAINFO)})")
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise MetainfoError(f"{path}: not valid JSON: {err}") from err
+    return metainfo_from_dict(data, path)

@@ -1,0 +1,139 @@
+"""PCK: fraction of visible ground-truth joints predicted within a threshold.
+
+The distance is normalised by max(box w, box h) of the ground-truth box; a joint
+is correct when the normalised distance is below the threshold (strictly, as
+mmpose's PCK). Predictions are matched to ground truth by annotation id.
+"""
+import json
+import logging
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Table rows per dataset (SPEC §4). A row pools its joints, so left/right pairs are
+# averaged weighted by how many of each are visible. 'Mean' is added for every dataset.
+PCK_GROUPS = {
+    "ak": OrderedDict([
+        ("Head", ["Head_Mid_Top"]),
+        ("Shoulder", ["Shoulder_Left", "Shoulder_Right"]),
+        ("Elbow", ["Elbow_Left", "Elbow_Right"]),
+        ("Wrist", ["Wrist_Left", "Wrist_Right"]),
+        ("Hip", ["Hip_Left", "Hip_Right"]),
+        ("Knee", ["Knee_Left", "Knee_Right"]),
+        ("Ankle", ["Ankle_Left", "Ankle_Right"]),
+        ("Mouth", ["Mouth_Front_Top", "Mouth_Back_Left", "Mouth_Back_Right", "Mouth_Front_Bottom"]),
+        ("Tail", ["Tail_Top_Back", "Tail_Mid_Back", "Tail_End_Back"]),
+    ]),
+}
+
+
+def _annotations(ann_file):
+    """Ground-truth annotation dicts from a path or a loaded COCO (anything with `.dataset`)."""
+    if isinstance(ann_file, (str, os.PathLike)):
+        path = os.fspath(ann_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"annotation file not found: {path}")
+        with open(path) as f:
+            return json.load(f).get("annotations", [])
+    return ann_file.dataset.get("annotations", [])
+
+
+def _results(results):
+    if isinstance(results, (str, os.PathLike)):
+        path = os.fspath(results)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"results file not found: {path}")
+        with open(path) as f:
+            return json.load(f)
+    return list(results)
+
+
+def pck_counts(ann_file, results, num_joints, threshold=0.05):
+    """Per-joint (correct[K], visible[K]) counts.
+
+    Every non-crowd ground-truth annotation with a positive box size counts; a
+    visible joint of an annotation without a prediction counts as a miss (logged).
+    """
+    annotations = [ann for ann in _annotations(ann_file) if not ann.get("iscrowd", 0)]
+    row_of_ann = {ann["id"]: row for row, ann in enumerate(annotations)}
+
+    gt_keypoints = np.zeros((len(annotations), num_joints, 3), dtype=np.float64)
+    box_size = np.zeros(len(annotations), dtype=np.float64)
+    for row, ann in enumerate(annotations):
+        keypoints = np.asarray(ann.get("keypoints", []), dtype=np.float64)
+        if keypoints.size != 3 * num_joints:
+            raise ValueError(f"annotation id {ann['id']}: {keypoints.size} keypoint values, "
+                             f"expected {3 * num_joints} for {num_joints} keypoints")
+        gt_keypoints[row] = keypoints.reshape(num_joints, 3)
+        if len(ann.get("bbox", [])) != 4:
+            raise ValueError(f"annotation id {ann['id']}: PCK needs a 'bbox' [x, y, w, h], got {ann.get('bbox')}")
+        box_size[row] = max(ann["bbox"][2], ann["bbox"][3])
+
+    pred_xy = np.zeros((len(annotations), num_joints, 2), dtype=np.float64)
+    has_pred = np.zeros(len(annotations), dtype=bool)
+    for index, result in enumerate(_results(results)):
+        ann_id = result.get("ann_id")
+        if ann_id is None or ann_id < 0:
+            raise ValueError(f"result {index} (image_id {result.get('image_id')}) has ann_id {ann_id}: "
+                             f"PCK matches predictions to ground-truth annotations and needs GT boxes")
+        if ann_id not in row_of_ann:
+            raise ValueError(f"result {index}: ann_id {ann_id} is not a (non-crowd) annotation of the file")
+        row = row_of_ann[ann_id]
+        if has_pred[row]:
+            raise ValueError(f"result {index}: second prediction for ann_id {ann_id}")
+        keypoints = np.asarray(result["keypoints"], dtype=np.float64)
+        if keypoints.size != 3 * num_joints:
+            raise ValueError(f"result {index} (ann_id {ann_id}): {keypoints.size} keypoint values, "
+                             f"expected {3 * num_joints}")
+        pred_xy[row] = keypoints.reshape(num_joints, 3)[:, :2]
+        has_pred[row] = True
+
+    sized = box_size > 0
+    if not sized.all():
+        logger.warning("PCK: skipped %d annotation(s) with box width and height <= 0", int((~sized).sum()))
+    visible = (gt_keypoints[:, :, 2] > 0) & sized[:, None]
+    missing = visible.any(axis=1) & ~has_pred
+    if missing.any():
+        logger.warning("PCK: %d annotation(s) with visible joints have no prediction; their joints count as misses",
+                       int(missing.sum()))
+
+    distance = np.linalg.norm(pred_xy - gt_keypoints[:, :, :2], axis=-1) / np.where(sized, box_size, 1.0)[:, None]
+    correct = visible & has_pred[:, None] & (distance < threshold)
+    return correct.sum(axis=0), visible.sum(axis=0)
+
+
+def _ratio(correct, visible):
+    return float(correct) / float(visible) if visible > 0 else float("nan")
+
+
+def pck_metrics(ann_file, results, meta, threshold=0.05, per_joint=None):
+    """PCK table as an OrderedDict name -> fraction in [0, 1].
+
+    Rows: the dataset's groups (PCK_GROUPS[meta.name]) when defined, per-joint
+    rows (meta.keypoints) when not or when `per_joint` is True, then 'Mean' =
+    all correct / all visible joints. A row without visible joints is NaN.
+    results: dicts (or a JSON path) with 'ann_id' and flat 'keypoints'.
+    """
+    correct, visible = pck_counts(ann_file, results, meta.num_keypoints, threshold)
+    groups = PCK_GROUPS.get(meta.name)
+    if per_joint is None:
+        per_joint = groups is None
+
+    table = OrderedDict()
+    if groups is not None:
+        index_of = {name: index for index, name in enumerate(meta.keypoints)}
+        for row, names in groups.items():
+            missing = [name for name in names if name not in index_of]
+            if missing:
+                raise ValueError(f"PCK group '{row}' of dataset '{meta.name}' names keypoints {missing} "
+                                 f"that the metainfo does not have")
+            indices = [index_of[name] for name in names]
+            table[row] = _ratio(correct[indices].sum(), visible[indices].sum())
+    if per_joint:
+        for index, name in enumerate(meta.keypoints):
+            table[name] = _ratio(correct[index], visible[index])
+    table["Mean"] = _ratio(correct.sum(), visible.sum())
+    return table

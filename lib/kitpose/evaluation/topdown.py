@@ -1,0 +1,161 @@
+"""Top-down evaluation: instance rescoring, OKS-NMS, COCO results file, metrics."""
+import json
+import logging
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from .nms import oks_nms, soft_oks_nms
+from .oks import load_coco, oks_metrics
+from .pck import pck_metrics
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("oks", "pck")
+
+
+def instance_scores(maxvals, box_scores, in_vis_thre):
+    """Box score x mean of the keypoint maxima above `in_vis_thre` (0 when none is)."""
+    maxvals = np.asarray(maxvals, dtype=np.float64)
+    confident = maxvals > in_vis_thre
+    num_confident = confident.sum(axis=1)
+    keypoint_score = np.where(num_confident > 0,
+                              (maxvals * confident).sum(axis=1) / np.maximum(num_confident, 1), 0.0)
+    return keypoint_score * np.asarray(box_scores, dtype=np.float64)
+
+
+def _result_categories(coco, ann_ids, category_ids):
+    """Category of each instance: given, else its GT annotation's, else the file's only category."""
+    if category_ids is not None:
+        return [int(category) for category in category_ids]
+    category_of_ann = {ann["id"]: ann["category_id"] for ann in coco.dataset.get("annotations", [])}
+    file_categories = coco.getCatIds()
+    categories = []
+    for ann_id in ann_ids:
+        if ann_id >= 0:
+            if ann_id not in category_of_ann:
+                raise ValueError(f"ann_id {ann_id} is not an annotation of the annotation file")
+            categories.append(category_of_ann[ann_id])
+        elif len(file_categories) == 1:
+            categories.append(file_categories[0])
+        else:
+            raise ValueError(f"detector-box instances (ann_id {ann_id}) on an annotation file with "
+                             f"{len(file_categories)} categories: pass category_ids")
+    return categories
+
+
+def _nms_keep(image_ids, keypoints, scores, areas, sigmas, oks_thre, soft_nms):
+    """Indices kept by per-image (soft) OKS-NMS, grouped by image."""
+    suppress = soft_oks_nms if soft_nms else oks_nms
+    by_image = np.argsort(image_ids, kind="stable")
+    boundaries = np.flatnonzero(np.diff(image_ids[by_image])) + 1
+    kept = []
+    for members in np.split(by_image, boundaries):
+        instances = [{"keypoints": keypoints[i], "score": scores[i], "area": areas[i]} for i in members]
+        kept.extend(members[suppress(instances, oks_thre, sigmas)])
+    return np.asarray(kept, dtype=np.int64)
+
+
+# keyword -> (TEST config key, default)
+TEST_SETTINGS = {
+    "in_vis_thre": ("IN_VIS_THRE", 0.2),
+    "oks_thre": ("OKS_THRE", 0.9),
+    "soft_nms": ("SOFT_NMS", False),
+    "pck_thre": ("PCK_THRE", 0.05),
+}
+
+
+def _test_settings(test_cfg, given):
+    """Explicit keywords win over the TEST config node, which wins over the defaults."""
+    settings = {}
+    for keyword, (key, default) in TEST_SETTINGS.items():
+        if given[keyword] is not None:
+            settings[keyword] = given[keyword]
+        elif test_cfg is not None and key in test_cfg:
+            settings[keyword] = test_cfg[key]
+        else:
+            settings[keyword] = default
+    return settings
+
+
+def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, test_cfg=None, *,
+                     in_vis_thre=None, oks_thre=None, soft_nms=None, metric="oks", pck_thre=None,
+                     set_name="val", category_ids=None):
+    """Score, suppress, write and evaluate top-down predictions.
+
+    preds [N, K, 3]: x, y, maxval in image coordinates; boxes [N, 6]: cx, cy, sw, sh,
+    area, score; image_ids [N]; ann_ids [N] (-1 for detector boxes).
+    Thresholds come from the keywords, else from `test_cfg` (the config's TEST node:
+    IN_VIS_THRE, OKS_THRE, SOFT_NMS, PCK_THRE), else the defaults in TEST_SETTINGS.
+    metric 'oks': per-image OKS-NMS (soft when `soft_nms`) with the dataset's sigmas
+    (HRNet used COCO's), then COCO AP; primary = AP.
+    metric 'pck': every instance is kept (one prediction per GT annotation, matched by
+    ann_id; NMS would only drop overlapping animals); primary = PCK 'Mean'.
+    category_ids [N] (optional): result categories; by default the GT annotation's
+    category, or the file's only category for detector boxes.
+    Writes output_dir/results/keypoints_<set_name>_results.json (COCO results plus
+    'center', 'scale', 'ann_id'). An annotation file without annotations (e.g. COCO
+    test-dev image info) only gets the results file; the metrics are then empty and primary 0.
+    Returns (OrderedDict name -> value, primary).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    preds = np.asarray(preds, dtype=np.float64)
+    boxes = np.asarray(boxes, dtype=np.float64)
+    image_ids = np.asarray(image_ids, dtype=np.int64).reshape(-1)
+    ann_ids = np.asarray(ann_ids, dtype=np.int64).reshape(-1)
+    num = preds.shape[0]
+    if preds.ndim != 3 or preds.shape[1:] != (meta.num_keypoints, 3):
+        raise ValueError(f"preds must be [N, {meta.num_keypoints}, 3] for dataset '{meta.name}', got {preds.shape}")
+    if boxes.shape != (num, 6) or image_ids.shape != (num,) or ann_ids.shape != (num,):
+        raise ValueError(f"for {num} predictions expected boxes [{num}, 6], image_ids [{num}], ann_ids [{num}]; "
+                         f"got {boxes.shape}, {image_ids.shape}, {ann_ids.shape}")
+    if category_ids is not None and len(category_ids) != num:
+        raise ValueError(f"category_ids has {len(category_ids)} entries for {num} predictions")
+
+    settings = _test_settings(test_cfg, dict(in_vis_thre=in_vis_thre, oks_thre=oks_thre,
+                                             soft_nms=soft_nms, pck_thre=pck_thre))
+    coco = load_coco(ann_file)
+    categories = _result_categories(coco, ann_ids, category_ids)
+    scores = instance_scores(preds[:, :, 2], boxes[:, 5], settings["in_vis_thre"])
+    if metric == "oks":
+        kept = _nms_keep(image_ids, preds, scores, boxes[:, 4], meta.sigmas,
+                         settings["oks_thre"], settings["soft_nms"])
+        logger.info("OKS-NMS kept %d of %d instances", kept.size, num)
+    else:
+        kept = np.arange(num)
+
+    results = [{
+        "image_id": int(image_ids[i]),
+        "category_id": int(categories[i]),
+        "keypoints": preds[i].reshape(-1).tolist(),
+        "score": float(scores[i]),
+        "center": boxes[i, 0:2].tolist(),
+        "scale": boxes[i, 2:4].tolist(),
+        "ann_id": int(ann_ids[i]),
+    } for i in kept]
+    results_dir = os.path.join(output_dir, "results")
+    os.makedirs(results_dir, exist_ok=True)
+    results_file = os.path.join(results_dir, f"keypoints_{set_name}_results.json")
+    with open(results_file, "w") as f:
+        json.dump(results, f)
+    logger.info("wrote %d results to %s", len(results), results_file)
+
+    if not coco.dataset.get("annotations"):
+        logger.warning("%s has no annotations: results written, nothing evaluated", ann_file)
+        return OrderedDict(), 0.0
+    if metric == "oks":
+        name_values = OrderedDict(oks_metrics(coco, results, meta.sigmas))
+        return name_values, name_values["AP"]
+    name_values = pck_metrics(coco, results, meta, threshold=settings["pck_thre"])
+    return name_values, name_values["Mean"]
+
+
+def format_metrics_table(name_values, model_name):
+    """A markdown table: one header row of metric names, one row of values (3 decimals)."""
+    names = list(name_values.keys())
+    header = "| Arch | " + " | ".join(names) + " |"
+    rule = "|---" * (len(names) + 1) + "|"
+    values = "| " + model_name + " | " + " | ".join(f"{float(name_values[n]):.3f}" for n in names) + " |"
+    return "\n".join([header, rule, values])
