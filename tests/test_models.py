@@ -1,0 +1,315 @@
+"""Model: official key layout, parameter counts, equality with the published implementation
+(reference fixture in ../shared/reference), k-medoids, ablation switches, ImageNet init, MACs."""
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from kitpose.config import get_default_config, load_config
+from kitpose.models import (ModelOutput, build_model, count_parameters, kmedoids_cosine, load_checkpoint,
+                            sine_position_table)
+from kitpose.models.complexity import count_macs
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO_ROOT / "experiments"
+
+# SPEC §1.2 table: config -> (all, used)
+PUBLISHED_COUNTS = {
+    "ap10k/kitpose/kitpose_w32_256x256.yaml": (72_647_257, 68_447_833),
+    "ap10k/kitpose/kitpose_w32_384x384.yaml": (125_099_097, 115_656_793),
+    "ap10k/kitpose/kitpose_w48_256x256.yaml": (107_707_465, 103_508_041),
+    "ap10k/kitpose/kitpose_w48_384x384.yaml": (160_159_305, 150_717_001),
+    "ak/kitpose/kitpose_w32_256x256.yaml": (72_657_850, 68_455_354),
+    "ak/kitpose/kitpose_w48_256x256.yaml": (107_717_007, 103_515_535),
+    "animalpose/kitpose/kitpose_w32_256x256.yaml": (72_651_827, 68_451_379),
+    "animalpose/kitpose/kitpose_w48_256x256.yaml": (107_712_227, 103_511_779),
+    "animalpose/kitpose/kitpose_w48_384x384.yaml": (160_164_067, 150_720_739),
+    "coco/kitpose/kitpose_w32_256x192.yaml": (53_362_265, 50_999_129),
+    "coco/kitpose/kitpose_w32_384x288.yaml": (82_870_745, 77_558_489),
+    "coco/kitpose/kitpose_w48_256x192.yaml": (88_422_473, 86_059_337),
+    "coco/kitpose/kitpose_w48_384x288.yaml": (189_126_473, 177_173_897),
+}
+
+
+def tiny_cfg(**model):
+    """The reference fixture's architecture (64x64 input, HRNet widths 8-64, DIM 64, 2 heads)."""
+    cfg = get_default_config()
+    m = cfg.MODEL
+    m.INIT_WEIGHTS = False
+    m.NUM_JOINTS, m.NUM_BP, m.DIM, m.TRANSFORMER_HEADS = 17, 4, 64, 2
+    m.IMAGE_SIZE, m.HEATMAP_SIZE, m.PATCH_SIZE = [64, 64], [16, 16], [16, 16]
+    widths = [8, 16, 32, 64]
+    for n, stage in ((2, m.EXTRA.STAGE2), (3, m.EXTRA.STAGE3), (4, m.EXTRA.STAGE4)):
+        stage.NUM_MODULES, stage.NUM_BLOCKS, stage.NUM_CHANNELS = 1, [1] * n, widths[:n]
+    for key, value in model.items():
+        m[key] = value
+    cfg.freeze()
+    return cfg
+
+
+def build_meta(cfg):
+    with torch.device("meta"):
+        return build_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def reference_model(reference_fixture, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
+    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
+    model = build_model(load_config(str(folder / "tiny.yaml"))).eval()
+    info = load_checkpoint(model, folder / "tiny.pth")
+    return model, info
+
+
+# ------------------------------------------------------------------ structure and counts
+def test_official_keys_and_shapes(reference_dir):
+    expected = [(key, list(shape)) for key, shape in
+                json.loads((reference_dir / "official_state_dict_ap10k_w32_256x256.json").read_text())]
+    model = build_meta(load_config(str(EXPERIMENTS / "ap10k/kitpose/kitpose_w32_256x256.yaml")))
+    actual = [(key, list(t.shape)) for key, t in model.state_dict().items()]
+    assert len(actual) == len(expected) == 1810
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_COUNTS))
+def test_published_parameter_counts(name):
+    cfg = load_config(str(EXPERIMENTS / name))
+    assert cfg.MODEL.NAME == "kitpose_part" and cfg.MODEL.POS_EMBEDDING_TYPE == "sine-full"
+    assert count_parameters(build_meta(cfg)) == PUBLISHED_COUNTS[name]
+
+
+def test_count_parameters_matches_fixture(reference_fixture, reference_model):
+    model, _ = reference_model
+    total, used = count_parameters(model)
+    assert total == reference_fixture["num_params"]
+    unused = sum(p.numel() for n, p in model.named_parameters() if ".bp_" in n)
+    assert used == total - unused and unused == 4 * 64 + 256 * 64 + 64
+
+
+# ------------------------------------------------------------------ published equality
+def test_matches_published_outputs(reference_fixture, reference_model):
+    model, info = reference_model
+    assert info["unused_keys"] == ["channelformer.bp_embeddings", "channelformer.bp_to_embeddings.weight",
+                                   "channelformer.bp_to_embeddings.bias"]
+    with torch.no_grad():
+        outputs = model(reference_fixture["input"])
+    assert isinstance(outputs, ModelOutput)
+    diffs = {name: (getattr(outputs, name) - reference_fixture["outputs"][name]).abs().max().item()
+             for name in ModelOutput._fields}
+    print("max abs diff vs published outputs:", diffs)
+    assert all(diff < 1e-5 for diff in diffs.values()), diffs
+    assign, medoids = model.channelformer.cluster(outputs.intermediate)
+    assert torch.equal(assign, reference_fixture["kmedoids"]["assign"])
+    assert torch.equal(medoids, reference_fixture["kmedoids"]["medoids"])
+
+
+def test_sine_table_matches_published(reference_fixture):
+    published = reference_fixture["state_dict"]["channelformer.pos_embedding"]
+    assert torch.allclose(sine_position_table(17, 64), published, atol=1e-6)
+
+
+def test_kmedoids_case_exact(reference_fixture):
+    case = reference_fixture["kmedoids_case"]
+    for chunk in (8, 40):
+        assign, medoids = kmedoids_cosine(case["maps"], case["num_parts"], chunk_size=chunk)
+        assert assign.dtype == medoids.dtype == torch.long
+        assert torch.equal(assign, case["assign"]), chunk
+        assert torch.equal(medoids, case["medoids"]), chunk
+
+
+def test_kmedoids_chunking_only_moves_exact_ties(reference_fixture):
+    """Another chunk shifts all distances by another constant; that can only change which
+    member of an exactly tied pair becomes medoid (a two-keypoint part), as in the published code."""
+    case = reference_fixture["kmedoids_case"]
+    assign, medoids = kmedoids_cosine(case["maps"], case["num_parts"], chunk_size=1)
+    differs = (assign != case["assign"]).any(1) | (medoids != case["medoids"]).any(1)
+    assert differs.sum() <= 4
+    for sample in differs.nonzero().flatten():
+        sizes = torch.bincount(case["assign"][sample], minlength=case["num_parts"])
+        mine = torch.bincount(assign[sample], minlength=case["num_parts"])
+        assert (sizes == 2).any() or (mine == 2).any()
+
+
+def test_kmedoids_properties():
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.rand(11, 9, 30, generator=generator) ** 4
+    assign, medoids = kmedoids_cosine(maps, 3)
+    assert assign.shape == (11, 9) and medoids.shape == (11, 3)
+    assert (medoids.diff(dim=1) > 0).all()
+    rows = torch.arange(11)[:, None]
+    assert torch.equal(assign[rows, medoids], torch.arange(3).expand(11, 3))  # each medoid in its own part
+    # clustering is scale invariant per map (cosine) and ignores autograd
+    scaled_assign, _ = kmedoids_cosine(maps.requires_grad_() * 1.0, 3)
+    assert torch.equal(scaled_assign, assign)
+    with pytest.raises(ValueError, match="num_parts 10"):
+        kmedoids_cosine(maps, 10)
+    empty_assign, empty_medoids = kmedoids_cosine(maps[:0], 3)
+    assert empty_assign.shape == (0, 9) and empty_medoids.shape == (0, 3)
+
+
+# ------------------------------------------------------------------ ablations and shapes
+@pytest.mark.parametrize("pos", ["none", "sine", "sine-full", "learnable"])
+@pytest.mark.parametrize("num_bp", [0, 4])
+def test_variants_forward_backward(pos, num_bp):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(POS_EMBEDDING_TYPE=pos, NUM_BP=num_bp)).train()
+    outputs = model(torch.randn(3, 3, 64, 64))
+    assert outputs.intermediate.shape == outputs.heatmaps.shape == (3, 17, 16, 16)
+    if num_bp:
+        assert outputs.parts.shape == (3, 4, 16, 16)
+    else:
+        assert outputs.parts is None
+    names = dict(model.named_parameters())
+    assert ("channelformer.pos_embedding" in names) == (pos != "none")
+    if pos == "learnable":
+        assert names["channelformer.pos_embedding"].shape == (1, num_bp + 17, 64)
+    loss = outputs.heatmaps.square().mean() + outputs.intermediate.mean()
+    if num_bp:
+        loss = loss + outputs.parts.mean()
+    loss.backward()
+    # every trainable parameter receives a gradient (DDP needs no find_unused_parameters)
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad
+    frozen = sorted(n for n, p in model.named_parameters() if not p.requires_grad)
+    expected = ["channelformer.pos_embedding"] if pos in ("sine", "sine-full") else []
+    if num_bp:
+        expected += ["channelformer.bp_embeddings", "channelformer.bp_to_embeddings.bias",
+                     "channelformer.bp_to_embeddings.weight"]
+    assert frozen == sorted(expected)
+
+
+def test_sine_full_repeats_position_embedding():
+    torch.manual_seed(0)
+    full = build_model(tiny_cfg(POS_EMBEDDING_TYPE="sine-full")).eval()
+    once = build_model(tiny_cfg(POS_EMBEDDING_TYPE="sine")).eval()
+    once.load_state_dict(full.state_dict())
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(full(images).heatmaps, once(images).heatmaps)
+        one_layer = tiny_cfg(POS_EMBEDDING_TYPE="sine-full", TRANSFORMER_DEPTH=1)
+        full1, once1 = build_model(one_layer).eval(), build_model(
+            tiny_cfg(POS_EMBEDDING_TYPE="sine", TRANSFORMER_DEPTH=1)).eval()
+        once1.load_state_dict(full1.state_dict())
+        assert torch.equal(full1(images).heatmaps, once1(images).heatmaps)
+
+
+def test_mlp_head_branches():
+    small = build_meta(tiny_cfg(DIM=16))   # 16 <= 0.5 * (256 // 8): two-layer head
+    wide = build_meta(tiny_cfg(DIM=64))
+    assert [tuple(p.shape) for p in small.channelformer.mlp_head.parameters()] == \
+        [(16,), (16,), (32, 16), (32,), (32,), (32,), (256, 32), (256,)]
+    assert [tuple(p.shape) for p in wide.channelformer.mlp_head.parameters()] == [(64,), (64,), (256, 64), (256,)]
+    outputs = build_model(tiny_cfg(DIM=16)).eval()(torch.randn(1, 3, 64, 64))
+    assert outputs.heatmaps.shape == (1, 17, 16, 16)
+
+
+def test_non_square_input_and_batch_sizes():
+    cfg = tiny_cfg(IMAGE_SIZE=[64, 96], HEATMAP_SIZE=[16, 24], PATCH_SIZE=[16, 24], NUM_JOINTS=5, NUM_BP=2)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for batch in (1, 9):
+            outputs = model(torch.randn(batch, 3, 96, 64))
+            assert outputs.heatmaps.shape == outputs.intermediate.shape == (batch, 5, 24, 16)
+            assert outputs.parts.shape == (batch, 2, 24, 16)
+    with pytest.raises(ValueError, match="MODEL.IMAGE_SIZE"):
+        model(torch.randn(1, 3, 64, 64))
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match=r"PATCH_SIZE \[8, 8\].*HEATMAP_SIZE \[16, 16\]"):
+        build_meta(tiny_cfg(PATCH_SIZE=[8, 8]))
+    with pytest.raises(ValueError, match=r"HEATMAP_SIZE \[32, 32\].*IMAGE_SIZE \[64, 64\]"):
+        build_meta(tiny_cfg(HEATMAP_SIZE=[32, 32], PATCH_SIZE=[32, 32]))
+    with pytest.raises(ValueError, match="MODEL.NAME"):
+        build_meta(tiny_cfg(NAME="tokenpose"))
+    with pytest.raises(ValueError, match="POS_EMBEDDING_TYPE"):
+        build_meta(tiny_cfg(POS_EMBEDDING_TYPE="rope"))
+    with pytest.raises(ValueError, match="NUM_BP 18"):
+        build_meta(tiny_cfg(NUM_BP=18))
+    with pytest.raises(ValueError, match="MODEL.DIM 63 must be even"):
+        build_meta(tiny_cfg(DIM=63, TRANSFORMER_HEADS=1))
+    with pytest.raises(ValueError, match="divisible by MODEL.TRANSFORMER_HEADS"):
+        build_meta(tiny_cfg(TRANSFORMER_HEADS=3))
+
+
+def test_pose_hrnet_baseline_shares_backbone(reference_fixture, reference_model):
+    kitpose, _ = reference_model
+    baseline = build_model(tiny_cfg(NAME="pose_hrnet")).eval()
+    backbone = {key[len("pre_feature."):]: value for key, value in reference_fixture["state_dict"].items()
+                if key.startswith("pre_feature.")}
+    baseline.load_state_dict(backbone)  # plain HRNet keys, no prefix
+    with torch.no_grad():
+        outputs = baseline(reference_fixture["input"][:3])
+        reference = kitpose(reference_fixture["input"][:3])
+    assert outputs.intermediate is None and outputs.parts is None
+    assert torch.equal(outputs.heatmaps, reference.intermediate)
+
+
+# ------------------------------------------------------------------ ImageNet initialisation
+def _imagenet_like_file(path, backbone_cfg):
+    """An ImageNet classification HRNet checkpoint: backbone keys plus classifier keys that must not load."""
+    donor = build_model(backbone_cfg)
+    state = {key: torch.randn_like(value) if value.is_floating_point() else value
+             for key, value in donor.state_dict().items() if not key.startswith("final_layer")}
+    state["incre_modules.0.0.conv1.weight"] = torch.randn(32, 8, 1, 1)
+    state["downsamp_modules.0.0.weight"] = torch.randn(256, 128, 3, 3)
+    state["final_layer.0.weight"] = torch.randn(2048, 1024, 1, 1)
+    state["classifier.weight"] = torch.randn(1000, 2048)
+    torch.save(state, path)
+    return state
+
+
+def test_imagenet_init_loads_selected_layers(tmp_path, caplog):
+    path = tmp_path / "hrnet_tiny_imagenet.pth"
+    state = _imagenet_like_file(path, tiny_cfg(NAME="pose_hrnet"))
+    layers = ["conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
+              "transition3", "stage4"]
+    cfg = tiny_cfg(INIT_WEIGHTS=True, PRETRAINED=str(path))
+    cfg.defrost()
+    cfg.MODEL.EXTRA.PRETRAINED_LAYERS = layers
+    cfg.freeze()
+    with caplog.at_level(logging.INFO, logger="kitpose.models.hrnet"):
+        model = build_model(cfg, is_train=True)
+    own = model.pre_feature.state_dict()
+    expected = [key for key in own if key.split(".")[0] in layers]
+    assert all(torch.equal(own[key], state[key]) for key in expected)
+    assert "final_layer.weight" not in state and own["final_layer.weight"].std() < 0.01  # normal(0.001) init
+    assert f"loaded {len(expected)} ImageNet tensors" in caplog.text
+    # a layer filter keeps the rest at the training init
+    cfg.defrost()
+    cfg.MODEL.EXTRA.PRETRAINED_LAYERS = ["conv1"]
+    cfg.freeze()
+    partial = build_model(cfg, is_train=True).pre_feature
+    assert torch.equal(partial.conv1.weight, state["conv1.weight"])
+    assert partial.conv2.weight.std() < 0.01 and torch.equal(partial.bn1.weight, torch.ones(64))
+
+
+def test_imagenet_init_errors(tmp_path):
+    missing = tmp_path / "models/pytorch/imagenet/hrnet_w32-36af842e.pth"
+    with pytest.raises(FileNotFoundError, match="models/pytorch/imagenet") as err:
+        build_model(tiny_cfg(INIT_WEIGHTS=True, PRETRAINED=str(missing)), is_train=True)
+    assert str(missing) in str(err.value)
+    unrelated = tmp_path / "resnet.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, unrelated)
+    with pytest.raises(ValueError, match="no tensor matches") as err:
+        build_model(tiny_cfg(INIT_WEIGHTS=True, PRETRAINED=str(unrelated)), is_train=True)
+    assert str(unrelated) in str(err.value)
+    # not training: no file needed
+    build_model(tiny_cfg(INIT_WEIGHTS=True, PRETRAINED=str(missing)), is_train=False)
+
+
+# ------------------------------------------------------------------ complexity
+def test_macs_agree_with_paper():
+    """Paper (AP-10K W32 256x256): 68.4M parameters, 9.51 GFLOPs as HRNet's summary tool prints them."""
+    cfg = load_config(str(EXPERIMENTS / "ap10k/kitpose/kitpose_w32_256x256.yaml"))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    assert abs(count_parameters(model)[1] / 1e6 - 68.4) / 68.4 < 0.02
+    macs = count_macs(model, (256, 256))
+    assert abs(macs["published_gflops"] - 9.51) / 9.51 < 0.02
+    # the full count adds the token-wise linear layers: 17 x 4096 x 1024 for kpt_to_embedding alone
+    assert macs["per_type"]["linear"] > 17 * 4096 * 1024
+    assert 10.5e9 < macs["total"] < 11.2e9
