@@ -126,7 +126,7 @@ _C.TRAIN.LR_STEP = [90, 110]      # MultiStep epochs
 _C.TRAIN.LR = 0.001
 _C.TRAIN.LR_END = 1e-5            # cosine schedule floor
 _C.TRAIN.LR_SCHEDULER = "multistep"  # 'multistep' | 'cosine'
-_C.TRAIN.WARMUP_EPOCHS = 0        # linear warmup length (epochs, fractional allowed)
+_C.TRAIN.WARMUP_EPOCHS = 0.0      # linear warmup length (epochs, fractional allowed)
 _C.TRAIN.WARMUP_FACTOR = 0.001    # lr multiplier at the start of warmup
 _C.TRAIN.WARMUP_PER_ITER = True   # warmup lr rises every iteration (False: once per epoch)
 _C.TRAIN.OPTIMIZER = "adam"       # 'adam' | 'adamw' | 'sgd'
@@ -134,8 +134,8 @@ _C.TRAIN.MOMENTUM = 0.9           # SGD momentum
 _C.TRAIN.WD = 0.0001              # weight decay
 _C.TRAIN.PUBLISHED_NO_DECAY = True  # quirk: the published Adam groups never received WD; true reproduces that
 _C.TRAIN.NESTEROV = False         # SGD Nesterov
-_C.TRAIN.GAMMA1 = 0.99            # Adam beta1
-_C.TRAIN.GAMMA2 = 0.0             # Adam beta2 when > 0 (0 keeps torch's 0.999, as HRNet)
+_C.TRAIN.GAMMA1 = 0.99            # accepted, unused: published YAMLs set it, the published Adam never read it
+_C.TRAIN.GAMMA2 = 0.0             # accepted, unused (as GAMMA1)
 _C.TRAIN.BACKBONE_LR_MULT = 1.0   # lr multiplier of the backbone parameter group
 _C.TRAIN.CLIP_GRAD = 0.0          # > 0: clip the global grad norm to this value
 _C.TRAIN.BEGIN_EPOCH = 0
@@ -169,16 +169,18 @@ _C.TEST.METRIC = ""               # '' = dataset default ('oks' or 'pck'); or 'o
 _C.TEST.PCK_THRE = 0.05           # PCK threshold, fraction of max(box w, box h)
 _C.TEST.FUSE_BN = True            # inference fast path: fold BatchNorm into convolutions
 _C.TEST.CHANNELS_LAST = True      # inference fast path: channels_last
+_C.TEST.CPU_KERNELS = True        # inference fast path (CPU): oneDNN conv+ReLU(+residual), linear(+GELU)
+_C.TEST.COMPILE = False           # torch.compile the inference model (CUDA; CPU needs a C++ compiler)
 _C.TEST.AMP = "none"              # CUDA inference autocast: 'none' | 'bf16' | 'fp16'
 _C.TEST.NUM_VIS = 0               # test.py draws this many images with predicted skeletons
 
 # ---------------------------------------------------------------- debug
 _C.DEBUG = CN()
-_C.DEBUG.DEBUG = False            # write training/validation images with predictions
-_C.DEBUG.SAVE_BATCH_IMAGES_GT = False
-_C.DEBUG.SAVE_BATCH_IMAGES_PRED = False
-_C.DEBUG.SAVE_HEATMAPS_GT = False
-_C.DEBUG.SAVE_HEATMAPS_PRED = False
+_C.DEBUG.DEBUG = False            # accepted, unused (HRNet heritage; use tools/browse_dataset.py and TEST.NUM_VIS)
+_C.DEBUG.SAVE_BATCH_IMAGES_GT = False   # accepted, unused
+_C.DEBUG.SAVE_BATCH_IMAGES_PRED = False  # accepted, unused
+_C.DEBUG.SAVE_HEATMAPS_GT = False       # accepted, unused
+_C.DEBUG.SAVE_HEATMAPS_PRED = False     # accepted, unused
 
 
 def get_default_config():

@@ -1,0 +1,122 @@
+"""The test pipeline of tools/test.py: load a checkpoint strictly, predict, evaluate, report."""
+import json
+import logging
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from kitpose.codecs import PIXEL_STD
+from kitpose.datasets import build_dataset
+from kitpose.evaluation import format_metrics_table
+from kitpose.models import CheckpointError, build_model, load_checkpoint
+from kitpose.vis.draw import draw_instances
+
+from .checkpoint import FINAL_NAME
+from .distributed import build_loader, cleanup, describe, init_run_context
+from .fusion import fuse_batchnorm
+from .inference import evaluate_predictions, run_inference
+from .logging_setup import setup_logging
+from .seeding import configure_cudnn
+
+logger = logging.getLogger(__name__)
+
+VIS_DIR = "vis"
+METRICS_FILE = "metrics.json"
+# a box's scale includes HRNet's 1.25 padding; drawing shows the unpadded box
+BOX_PADDING = 1.25
+
+
+def load_model_weights(model, path):
+    """`load_checkpoint` with the file named in every failure, a truncated file included."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"TEST.MODEL_FILE {path} does not exist (pass TEST.MODEL_FILE <path>, "
+                              f"or train first so that OUTPUT_DIR/.../{FINAL_NAME} exists)")
+    try:
+        return load_checkpoint(model, path)
+    except CheckpointError as err:
+        raise CheckpointError(f"TEST.MODEL_FILE {path} cannot be used (corrupt, truncated or for another "
+                              f"model configuration): {err}") from err
+
+
+def prepare_for_inference(model, cfg, device):
+    """Eval mode on `device`, with the TEST.FUSE_BN / TEST.CHANNELS_LAST fast paths."""
+    model = model.to(device).eval()
+    if cfg.TEST.FUSE_BN:
+        fuse_batchnorm(model)
+    if cfg.TEST.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
+    """Draw the predicted skeletons of the first `num_images` images (by image id) into out_dir."""
+    os.makedirs(out_dir, exist_ok=True)
+    image_ids = np.unique(predictions.image_ids)[:num_images]
+    written = []
+    for image_id in image_ids.tolist():
+        members = np.flatnonzero(predictions.image_ids == image_id)
+        image_file = predictions.image_files[members[0]]
+        image = cv2.imread(image_file, cv2.IMREAD_COLOR)
+        if image is None:
+            logger.warning("cannot read %s for drawing; skipped", image_file)
+            continue
+        boxes = predictions.boxes[members]
+        half_size = boxes[:, 2:4] * PIXEL_STD / BOX_PADDING / 2.0
+        corners = np.concatenate([boxes[:, :2] - half_size, boxes[:, :2] + half_size], axis=1)
+        canvas = draw_instances(image, predictions.preds[members], meta.skeleton, score_thr, corners)
+        target = Path(out_dir) / f"{image_id}_{Path(image_file).stem}.jpg"
+        cv2.imwrite(str(target), canvas)
+        written.append(target)
+    logger.info("drew predictions on %d images into %s", len(written), out_dir)
+    return written
+
+
+def run_test(cfg):
+    """tools/test.py: metrics dict of the checkpoint TEST.MODEL_FILE (default: the run's final_state.pth)."""
+    context = init_run_context(cfg)
+    dirs = setup_logging(cfg, "test", context.is_main)
+    try:
+        return _test(cfg, context, dirs)
+    finally:
+        cleanup(context)
+
+
+def _test(cfg, context, dirs):
+    logger.info(describe(context))
+    configure_cudnn(cfg)
+    model_file = Path(cfg.TEST.MODEL_FILE) if cfg.TEST.MODEL_FILE else dirs.output_dir / FINAL_NAME
+    model = build_model(cfg, is_train=False)
+    load_model_weights(model, model_file)
+    model = prepare_for_inference(model, cfg, context.device)
+    if context.data_parallel_ids:
+        model = torch.nn.DataParallel(model, device_ids=list(context.data_parallel_ids))
+
+    dataset = build_dataset(cfg, is_train=False)
+    loader = build_loader(dataset, cfg, context, is_train=False)
+    predictions = run_inference(model, loader, cfg, context, dataset.meta.flip_pairs, amp=cfg.TEST.AMP,
+                                channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
+    if not context.is_main:
+        return None
+    name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir)
+    table = format_metrics_table(name_values, cfg.MODEL.NAME)
+    logger.info("metrics of %s on %s:\n%s", model_file, dataset.ann_file, table)
+    print(table, flush=True)
+    report = {
+        "model_file": str(model_file),
+        "ann_file": dataset.ann_file,
+        "metric": dataset.metric,
+        "primary": float(primary),
+        "num_instances": int(len(predictions.preds)),
+        "metrics": {name: float(value) for name, value in name_values.items()},
+    }
+    with open(dirs.output_dir / METRICS_FILE, "w") as f:
+        json.dump(report, f, indent=2)
+    logger.info("wrote %s", dirs.output_dir / METRICS_FILE)
+    if cfg.TEST.NUM_VIS > 0:
+        save_prediction_pictures(predictions, dataset.meta, dirs.output_dir / VIS_DIR, cfg.TEST.NUM_VIS,
+                                 cfg.TEST.IN_VIS_THRE)
+    return report

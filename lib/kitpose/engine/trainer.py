@@ -1,0 +1,253 @@
+"""Training: one epoch (`train_one_epoch`) and a whole run (`run_training`, used by tools/train.py)."""
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+from kitpose.datasets import build_dataset
+from kitpose.datasets.cutmix import cutmix_batch
+from kitpose.losses import build_criterion
+from kitpose.models import build_model, count_parameters
+
+from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, CheckpointError, atomic_save, read_training_state,
+                         training_state)
+from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, cleanup, describe,
+                          init_run_context, unwrap_model, wrap_model)
+from .inference import autocast_context, evaluate_predictions, run_inference
+from .logging_setup import setup_logging
+from .optim import build_optimizer, build_scheduler
+from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped before applying that update."""
+
+
+@dataclass
+class TrainingSummary:
+    output_dir: Path
+    tensorboard_dir: Path
+    best_perf: float
+    last_perf: float
+    epochs_run: int
+
+
+def _float_outputs(outputs):
+    """Model outputs in float32 for the loss (autocast may have produced half precision)."""
+    return outputs._replace(**{name: value.float() for name, value in outputs._asdict().items()
+                               if value is not None})
+
+
+def _non_finite_message(loss_value, epoch, iteration, num_iterations, last_checkpoint):
+    if last_checkpoint is not None and Path(last_checkpoint).is_file():
+        kept = f"The last good checkpoint {last_checkpoint} is intact; rerun with AUTO_RESUME True to continue from it"
+    else:
+        kept = "No checkpoint had been written yet"
+    return (f"non-finite loss ({loss_value}) at epoch {epoch} iteration {iteration}/{num_iterations}: training "
+            f"stopped before applying this update. {kept} (after lowering TRAIN.LR, setting TRAIN.CLIP_GRAD, "
+            f"or checking the data).")
+
+
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg, context, epoch,
+                    writer=None, last_checkpoint=None):
+    """One pass over `loader`; returns the mean of each loss term. The scheduler steps per iteration."""
+    model.train()
+    device = context.device
+    num_iterations = len(loader)
+    sums, count = {}, 0
+    bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
+               disable=not context.is_main)
+    tick = time.time()
+    for iteration, (images, target, target_weight, _meta) in enumerate(bar):
+        data_time = time.time() - tick
+        images = images.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        target_weight = target_weight.to(device, non_blocking=True)
+        mix = None
+        if cfg.DATASET.CUTMIX:
+            images, target, mix = cutmix_batch(images, target, target_weight)
+        if cfg.TRAIN.CHANNELS_LAST:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast_context(cfg.TRAIN.AMP, device, "TRAIN.AMP"):
+            outputs = model(images)
+        loss, parts = criterion(_float_outputs(outputs), target, target_weight, mix=mix)
+        # one device sync for the total and every term
+        term_values = torch.stack([loss.detach()] + [value.detach() for value in parts.values()]).tolist()
+        loss_value = term_values[0]
+        if not all_true(math.isfinite(loss_value), context):
+            raise NonFiniteLossError(_non_finite_message(loss_value, epoch, iteration, num_iterations,
+                                                         last_checkpoint))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.TRAIN.CLIP_GRAD > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+
+        values = dict(zip(["loss"] + [f"loss_{name}" for name in parts], term_values))
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value
+        count += 1
+        bar.set_postfix(loss=f"{loss_value:.3e}")
+        batch_time = time.time() - tick
+        tick = time.time()
+        if context.is_main and (iteration % cfg.PRINT_FREQ == 0 or iteration == num_iterations - 1):
+            lr = optimizer.param_groups[-1]["lr"]
+            logger.info("epoch %d [%d/%d] loss %.4e (mean %.4e) %s lr %.3e | %.1f samples/s, data %.3fs",
+                        epoch, iteration, num_iterations, loss_value, sums["loss"] / count,
+                        " ".join(f"{k[5:]} {v:.3e}" for k, v in values.items() if k != "loss"), lr,
+                        images.shape[0] * context.world_size / max(batch_time, 1e-9), data_time)
+            if writer is not None:
+                step = scheduler.last_epoch
+                for name, value in values.items():
+                    writer.add_scalar(f"train/{name}", value, step)
+                for group in optimizer.param_groups:
+                    writer.add_scalar(f"train/lr_{group.get('name', 'group')}", group["lr"], step)
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
+def _resume(path, model, optimizer, scheduler, scaler, context):
+    """Load checkpoint.pth into the training objects; returns (next epoch, best metric)."""
+    state = read_training_state(path)
+    try:
+        model.load_state_dict(state["state_dict"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"AUTO_RESUME: {path} does not fit this configuration ({err}). Move or delete "
+                              f"it to start fresh, or use the configuration it was trained with.") from err
+    scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(state["scaler"])
+    rng_states = state["rng"]
+    if len(rng_states) == context.world_size:
+        restore_rng_state(rng_states[context.rank])
+    else:
+        logger.warning("%s holds RNG states of %d processes, this run has %d: random streams restart",
+                       path, len(rng_states), context.world_size)
+    logger.info("resumed from %s: continuing at epoch %d (best so far %.4f)", path, state["epoch"],
+                state["best_perf"])
+    return int(state["epoch"]), float(state["best_perf"])
+
+
+def _write_validation(writer, name_values, epoch):
+    if writer is None:
+        return
+    for name, value in name_values.items():
+        writer.add_scalar(f"valid/{name}", float(value), epoch + 1)
+
+
+def run_training(cfg):
+    """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
+    context = init_run_context(cfg)
+    dirs = setup_logging(cfg, "train", context.is_main)
+    try:
+        return _train(cfg, context, dirs)
+    finally:
+        cleanup(context)
+
+
+def _train(cfg, context, dirs):
+    logger.info(describe(context))
+    logger.info("output folder %s, tensorboard %s", dirs.output_dir, dirs.tensorboard_dir)
+    logger.info("config:\n%s", cfg.dump())
+    if cfg.SEED >= 0:
+        seed_everything(cfg.SEED, context.rank)
+    configure_cudnn(cfg)
+
+    model = build_model(cfg, is_train=True)
+    num_all, num_used = count_parameters(model)
+    logger.info("model %s: %s parameters (%s used by the forward pass)", cfg.MODEL.NAME, f"{num_all:,}",
+                f"{num_used:,}")
+    model = model.to(context.device)
+    if cfg.TRAIN.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
+    criterion = build_criterion(cfg).to(context.device)
+
+    train_dataset = build_dataset(cfg, is_train=True)
+    valid_dataset = build_dataset(cfg, is_train=False)
+    train_loader = build_loader(train_dataset, cfg, context, is_train=True)
+    valid_loader = build_loader(valid_dataset, cfg, context, is_train=False)
+    logger.info("%d training instances (%d iterations per epoch on this process), %d validation instances",
+                len(train_dataset), len(train_loader), len(valid_dataset))
+
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, len(train_loader),
+                                start_iteration=cfg.TRAIN.BEGIN_EPOCH * len(train_loader))
+    use_fp16_scaler = context.device.type == "cuda" and cfg.TRAIN.AMP.lower() == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16_scaler)
+    if cfg.TRAIN.AMP.lower() != "none" and context.device.type != "cuda":
+        logger.info("TRAIN.AMP %s needs CUDA: training in float32 on the CPU", cfg.TRAIN.AMP)
+
+    checkpoint_file = dirs.output_dir / CHECKPOINT_NAME
+    begin_epoch, best_perf = cfg.TRAIN.BEGIN_EPOCH, -math.inf
+    if cfg.AUTO_RESUME and checkpoint_file.exists():
+        begin_epoch, best_perf = _resume(checkpoint_file, model, optimizer, scheduler, scaler, context)
+    elif cfg.AUTO_RESUME:
+        logger.info("AUTO_RESUME: no %s yet, starting from scratch", checkpoint_file)
+
+    train_model = model
+    if cfg.TRAIN.COMPILE and context.device.type == "cuda":
+        train_model = torch.compile(train_model)
+    train_model = wrap_model(train_model, context)
+    # under DDP every rank validates its shard with the replica it holds (kept in sync by DDP)
+    valid_model = train_model.module if context.distributed else train_model
+    writer = SummaryWriter(log_dir=str(dirs.tensorboard_dir)) if context.is_main else None
+
+    last_perf = math.nan
+    epochs_run = 0
+    try:
+        for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
+            if context.distributed:
+                train_loader.sampler.set_epoch(epoch)
+            if cfg.SEED >= 0 and hasattr(train_dataset, "set_random_seed"):
+                # in-process augmentation stream as a function of (seed, rank, epoch): resumable
+                train_dataset.set_random_seed((cfg.SEED, context.rank, epoch))
+            epoch_losses = train_one_epoch(train_model, train_loader, criterion, optimizer, scheduler, scaler, cfg,
+                                           context, epoch, writer, checkpoint_file)
+            epochs_run += 1
+            logger.info("epoch %d done: %s", epoch, ", ".join(f"{k} {v:.4e}" for k, v in epoch_losses.items()))
+
+            perf = None
+            if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
+                broadcast_buffers(valid_model, context)
+                predictions = run_inference(valid_model, valid_loader, cfg, context, valid_dataset.meta.flip_pairs,
+                                            amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
+                                            desc=f"validate epoch {epoch}")
+                if context.is_main:
+                    name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir)
+                    last_perf = float(perf)
+                    logger.info("epoch %d validation: %s", epoch,
+                                ", ".join(f"{k} {float(v):.4f}" for k, v in name_values.items()))
+                    _write_validation(writer, name_values, epoch)
+            is_best = perf is not None and perf > best_perf
+            if is_best:
+                best_perf = float(perf)
+            rng_states = all_gather_objects(capture_rng_state(), context)
+            if context.is_main:
+                plain_model = unwrap_model(train_model)
+                atomic_save(training_state(plain_model, optimizer, scheduler, scaler, epoch + 1, best_perf,
+                                           rng_states, cfg), checkpoint_file)
+                logger.info("saved %s after epoch %d", checkpoint_file, epoch)
+                if is_best:
+                    atomic_save(plain_model.state_dict(), dirs.output_dir / BEST_NAME)
+                    logger.info("new best %.4f: saved %s", best_perf, dirs.output_dir / BEST_NAME)
+            barrier(context)
+    finally:
+        if writer is not None:
+            writer.close()
+
+    if context.is_main:
+        final_file = dirs.output_dir / FINAL_NAME
+        atomic_save(unwrap_model(train_model).state_dict(), final_file)
+        logger.info("saved final model state %s", final_file)
+    barrier(context)
+    return TrainingSummary(dirs.output_dir, dirs.tensorboard_dir, best_perf, last_perf, epochs_run)

@@ -1,0 +1,1 @@
+"""Pictures: skeletons and keypoints on images (`draw`), heatmap overlays and grids (`heatmaps`)."""
