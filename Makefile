@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install test test-slow demo clean-demo
+.PHONY: install install-onnx test test-slow test-onnx demo
 
 install: $(STAMP)
 
@@ -22,3 +22,10 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# optional: ONNX export and its parity tests
+install-onnx: install
+	$(PY) -m pip install -q onnx onnxruntime
+
+test-onnx: install-onnx
+	$(PY) -m pytest -q -m onnx

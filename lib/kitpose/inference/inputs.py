@@ -1,0 +1,119 @@
+"""What `tools/infer.py --input` accepts: an image, a folder, a glob pattern or a video.
+
+- a video file (extension in VIDEO_EXTENSIONS): its frames, in order;
+- a folder: the image files directly in it (extension in IMAGE_EXTENSIONS), sorted by name;
+- a pattern with `*`, `?` or `[` (quote it in the shell): every matching file, sorted; `**` recurses;
+- any other path: that one image.
+
+Images are read with OpenCV as BGR uint8. A file that cannot be decoded (or a video that
+cannot be opened) becomes a `Frame` with `image=None` and the reason in `error`, so the
+caller can report it by name, skip it and count it.
+"""
+import glob
+import os
+from dataclasses import dataclass
+
+import cv2
+
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "InputSource", "open_input"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+GLOB_CHARACTERS = "*?["
+
+
+@dataclass
+class Frame:
+    """One image to run on. `index`: position among the inputs (the frame number for a video)."""
+    name: str
+    index: int
+    image: object = None   # BGR uint8 [H,W,3], or None when unreadable
+    error: str = ""
+
+
+@dataclass
+class InputSource:
+    """The resolved --input: `kind` 'images' or 'video', `paths` the files, `total` the expected frame count
+    (frames a video's header announces; 0 when it does not say)."""
+    spec: str
+    kind: str
+    paths: list
+    total: int = 0
+    fps: float = 0.0
+
+    def frames(self):
+        """Frames in order (lazily: one decoded image in memory at a time)."""
+        if self.kind == "video":
+            yield from _video_frames(self.paths[0])
+        else:
+            for index, path in enumerate(self.paths):
+                yield _read_image(path, index)
+
+
+def _is_video(path):
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+def _is_image(path):
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _read_image(path, index):
+    if not os.path.isfile(path):
+        return Frame(path, index, error="file not found")
+    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        return Frame(path, index, error="cannot be decoded as an image")
+    return Frame(path, index, image)
+
+
+def _video_frames(path):
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            yield Frame(path, 0, error="cannot be opened as a video")
+            return
+        index = 0
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            yield Frame(f"{path}#{index}", index, image)
+            index += 1
+        if index == 0:
+            yield Frame(path, 0, error="video has no readable frames")
+    finally:
+        capture.release()
+
+
+def _video_header(path):
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            return 0, 0.0
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))), float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        capture.release()
+
+
+def open_input(spec):
+    """Resolve an --input value to an InputSource; FileNotFoundError when it names nothing."""
+    spec = os.fspath(spec)
+    if any(character in spec for character in GLOB_CHARACTERS) and not os.path.exists(spec):
+        paths = sorted(path for path in glob.glob(spec, recursive=True) if os.path.isfile(path))
+        if not paths:
+            raise FileNotFoundError(f"--input {spec}: the pattern matches no file")
+        return InputSource(spec, "images", paths, len(paths))
+    if os.path.isdir(spec):
+        paths = sorted(os.path.join(spec, name) for name in os.listdir(spec)
+                       if _is_image(name) and os.path.isfile(os.path.join(spec, name)))
+        if not paths:
+            raise FileNotFoundError(f"--input {spec}: the folder holds no image files "
+                                    f"({', '.join(IMAGE_EXTENSIONS)})")
+        return InputSource(spec, "images", paths, len(paths))
+    if not os.path.exists(spec):
+        raise FileNotFoundError(f"--input {spec}: no such file or folder")
+    if _is_video(spec):
+        total, fps = _video_header(spec)
+        return InputSource(spec, "video", [spec], total, fps)
+    return InputSource(spec, "images", [spec], 1)

@@ -1,0 +1,197 @@
+"""The body of tools/infer.py: run a PosePredictor over an input source and write the results.
+
+Writes into the output folder:
+- ``results.json``: COCO keypoint results (one object per instance: image_id, category_id,
+  keypoints [x1, y1, s1, ...], score) plus ``bbox`` (x, y, w, h, the box it was predicted in),
+  ``box_score``, ``file_name`` (``frame`` for videos) and ``keypoint_names``;
+- a picture per input image (``<stem>.jpg``) or, for a video, ``<stem>.mp4`` with every
+  frame, the predicted skeletons drawn (keypoints with maximum > TEST.IN_VIS_THRE).
+
+image_id of an instance: the id of its boxes in the --boxes file when matched; otherwise
+the number the file stem spells (``000000000785.jpg`` -> 785), else the input's position
+(0-based); for a video the frame number.
+"""
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from kitpose.vis.draw import draw_instances
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["InferenceSummary", "run_on_source", "RESULTS_NAME"]
+
+RESULTS_NAME = "results.json"
+VIDEO_FOURCC = "mp4v"
+DEFAULT_FPS = 25.0
+
+
+@dataclass
+class InferenceSummary:
+    results_file: str
+    num_inputs: int = 0           # images or frames that were read
+    num_instances: int = 0
+    unreadable: list = field(default_factory=list)   # names of skipped inputs
+    outputs: list = field(default_factory=list)      # pictures written, or the video
+    frames_written: int = 0
+    without_boxes: int = 0        # inputs for which the --boxes file had no box
+
+    def describe(self):
+        lines = [f"{self.num_inputs} input(s) processed, {self.num_instances} instance(s) -> {self.results_file}"]
+        if self.outputs:
+            what = f"{self.frames_written} frames in {self.outputs[0]}" if self.outputs[0].endswith(".mp4") \
+                else f"{len(self.outputs)} picture(s) in {os.path.dirname(self.outputs[0])}"
+            lines.append(f"drawn: {what}")
+        if self.without_boxes:
+            lines.append(f"{self.without_boxes} input(s) had no box in the --boxes file (no instances)")
+        lines.append(f"{len(self.unreadable)} unreadable input(s) skipped"
+                     + (f": {', '.join(self.unreadable)}" if self.unreadable else ""))
+        return "\n".join(lines)
+
+
+def _default_image_id(path, index):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return int(stem) if stem.isdigit() else index
+
+
+def _records(instances, image_id, names, file_name, frame=None):
+    records = []
+    for keypoints, box, box_score, score, category in zip(instances.keypoints, instances.boxes,
+                                                           instances.box_scores, instances.scores,
+                                                           instances.category_ids):
+        record = {
+            "image_id": image_id,
+            "category_id": int(category),
+            "keypoints": [round(float(v), 3) for v in keypoints.reshape(-1)],
+            "score": float(score),
+            "bbox": [round(float(v), 2) for v in box],
+            "box_score": float(box_score),
+            "file_name": file_name,
+        }
+        if frame is not None:
+            record["frame"] = frame
+        record["keypoint_names"] = names
+        records.append(record)
+    return records
+
+
+def _box_corners(boxes):
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+
+class _PictureWriter:
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.used = set()
+
+    def write(self, frame, canvas):
+        stem = os.path.splitext(os.path.basename(frame.name))[0]
+        name = f"{stem}.jpg" if stem not in self.used else f"{stem}_{frame.index}.jpg"
+        self.used.add(stem)
+        path = os.path.join(self.out_dir, name)
+        if not cv2.imwrite(path, canvas):
+            raise OSError(f"cannot write picture {path}")
+        return path
+
+
+class _VideoWriter:
+    def __init__(self, path, fps):
+        self.path = path
+        self.fps = fps if fps > 0 else DEFAULT_FPS
+        self.writer = None
+        self.frames = 0
+
+    def write(self, canvas):
+        if self.writer is None:
+            height, width = canvas.shape[:2]
+            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise OSError(f"cannot open video writer for {self.path} (codec {VIDEO_FOURCC})")
+        self.writer.write(canvas)
+        self.frames += 1
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+def _batches(frames, size):
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_progress=True):
+    """Predict every frame of `source` (an InputSource); returns an InferenceSummary."""
+    os.makedirs(out_dir, exist_ok=True)
+    meta, cfg = predictor.meta, predictor.cfg
+    summary = InferenceSummary(os.path.join(out_dir, RESULTS_NAME))
+    is_video = source.kind == "video"
+    pictures = _PictureWriter(out_dir)
+    video = None
+    if draw and is_video:
+        stem = os.path.splitext(os.path.basename(source.paths[0]))[0]
+        video = _VideoWriter(os.path.join(out_dir, f"{stem}.mp4"), source.fps)
+    records = []
+    bar = tqdm(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
+               dynamic_ncols=True, disable=not show_progress)
+    try:
+        for batch in _batches(source.frames(), predictor.batch_size):
+            readable = []
+            for frame in batch:
+                if frame.image is None:
+                    logger.warning("skipped unreadable input %s: %s", frame.name, frame.error)
+                    summary.unreadable.append(frame.name)
+                else:
+                    readable.append(frame)
+            requests, image_ids = [], []
+            for frame in readable:
+                image_id = frame.index if is_video else _default_image_id(frame.name, frame.index)
+                boxes = scores = categories = None
+                if detections is not None:
+                    found = detections.for_frame(frame.index) if is_video else detections.for_image(frame.name)
+                    boxes, scores, categories = found.boxes, found.scores, found.category_ids
+                    if found.image_id is not None:
+                        image_id = found.image_id
+                    if not len(boxes):
+                        summary.without_boxes += 1
+                requests.append((frame.image, boxes, scores, categories))
+                image_ids.append(image_id)
+            for frame, image_id, instances in zip(readable, image_ids, predictor.predict_many(requests)):
+                if is_video:
+                    records += _records(instances, image_id, meta.keypoints, source.paths[0], frame=frame.index)
+                else:
+                    records += _records(instances, image_id, meta.keypoints, frame.name)
+                summary.num_inputs += 1
+                summary.num_instances += len(instances)
+                if draw:
+                    canvas = draw_instances(frame.image, instances.keypoints, meta.skeleton,
+                                            cfg.TEST.IN_VIS_THRE, _box_corners(instances.boxes))
+                    if video is not None:
+                        video.write(canvas)
+                    else:
+                        summary.outputs.append(pictures.write(frame, canvas))
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        if video is not None:
+            video.close()
+            if video.frames:
+                summary.outputs.append(video.path)
+                summary.frames_written = video.frames
+    with open(summary.results_file, "w") as f:
+        json.dump(records, f)
+    if detections is not None and detections.unmatched_images():
+        logger.info("%s: boxes of %d image(s) matched no input", detections.source, detections.unmatched_images())
+    return summary

@@ -1,0 +1,192 @@
+"""Top-down pose prediction on arbitrary images: boxes in, keypoints in image pixels out.
+
+The crops are made exactly as the test pipeline makes them (box -> centre/scale with the
+aspect-ratio fix and 1.25 padding, affine warp to MODEL.IMAGE_SIZE, RGB when
+DATASET.COLOR_RGB, ImageNet normalisation); the forward pass uses the engine's flip test
+(TEST.FLIP_TEST, TEST.SHIFT_HEATMAP), decoding uses TEST.POST_PROCESS / TEST.BLUR_KERNEL,
+instances are scored and OKS-NMS'ed as in evaluation (TEST.IN_VIS_THRE, TEST.OKS_THRE,
+TEST.SOFT_NMS).
+"""
+import logging
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from kitpose.codecs import PIXEL_STD, box_to_center_scale, get_affine_transform, get_final_preds
+from kitpose.datasets import BUILTIN_METAINFO, MetainfoError, load_metainfo
+from kitpose.datasets.transforms import normalize_image
+from kitpose.engine.fastpath import prepare_for_inference
+from kitpose.engine.inference import autocast_context, predict_heatmaps
+from kitpose.engine.testing import load_model_weights
+from kitpose.evaluation import instance_scores, oks_nms, soft_oks_nms
+from kitpose.models import build_model
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PoseInstances", "PosePredictor", "config_metainfo", "crop_input", "whole_image_box"]
+
+
+@dataclass
+class PoseInstances:
+    """The animals (or people) found in one image, best score first.
+
+    keypoints [N,K,3] (x, y, heatmap maximum; image pixels); boxes [N,4] (x, y, w, h, float64) the
+    boxes they were predicted in; box_scores [N]; scores [N] (box score x mean of the
+    keypoint maxima above TEST.IN_VIS_THRE); category_ids [N].
+    """
+    keypoints: np.ndarray
+    boxes: np.ndarray
+    box_scores: np.ndarray
+    scores: np.ndarray
+    category_ids: np.ndarray
+
+    def __len__(self):
+        return len(self.keypoints)
+
+    @classmethod
+    def empty(cls, num_keypoints):
+        return cls(np.zeros((0, num_keypoints, 3), np.float32), np.zeros((0, 4), np.float64),
+                   np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+
+def config_metainfo(cfg):
+    """DatasetMeta named by DATASET.META (a built-in name, a path relative to DATASET.ROOT or to the
+    working directory) or else DATASET.DATASET; its keypoint count must equal MODEL.NUM_JOINTS."""
+    source = cfg.DATASET.META or cfg.DATASET.DATASET
+    if source not in BUILTIN_METAINFO and not os.path.isabs(source):
+        root = os.path.join(cfg.DATA_DIR, cfg.DATASET.ROOT) if cfg.DATA_DIR else cfg.DATASET.ROOT
+        under_root = os.path.join(root, source)
+        source = under_root if os.path.isfile(under_root) else source
+    meta = load_metainfo(source)
+    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
+        raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
+                            f"{meta.num_keypoints} keypoints")
+    return meta
+
+
+def whole_image_box(image):
+    """The box (x, y, w, h) of the whole image."""
+    height, width = image.shape[:2]
+    return np.array([0.0, 0.0, width, height], dtype=np.float64)
+
+
+def crop_input(image, box, image_size, color_rgb=True):
+    """One network input from a BGR uint8 image, as the test pipeline makes it:
+    (normalised float32 [3,H,W], centre [2], scale [2]) for box (x, y, w, h) and image_size (w, h)."""
+    image_size = (int(image_size[0]), int(image_size[1]))
+    center, scale = box_to_center_scale(box, image_size[0] / image_size[1])
+    matrix = get_affine_transform(center, scale, 0.0, image_size)
+    pixels = cv2.warpAffine(image, matrix, image_size, flags=cv2.INTER_LINEAR)
+    if color_rgb:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return normalize_image(pixels), center, scale
+
+
+def default_device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class PosePredictor:
+    """A configured model with its weights, ready to predict on BGR uint8 images (as cv2 reads them).
+
+    `PosePredictor(cfg, checkpoint)` builds MODEL.NAME, loads `checkpoint` strictly and applies the
+    TEST.* inference fast paths as tools/test.py does (`kitpose.engine.fastpath.prepare_for_inference`).
+    """
+
+    def __init__(self, cfg, checkpoint, device=None):
+        self.cfg = cfg
+        self.meta = config_metainfo(cfg)
+        self.device = torch.device(device) if device is not None else default_device()
+        model = build_model(cfg, is_train=False)
+        load_model_weights(model, checkpoint)
+        self.model = prepare_for_inference(model, cfg, self.device)
+        self.checkpoint = str(checkpoint)
+        self.image_size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))  # (w, h)
+        self.batch_size = max(1, int(cfg.TEST.BATCH_SIZE_PER_GPU))
+
+    # ------------------------------------------------------------ crops
+    def crops(self, image, boxes):
+        """Network inputs for boxes [N,4] (x, y, w, h) -> (tensor [N,3,H,W], centres [N,2], scales [N,2])."""
+        made = [crop_input(image, box, self.image_size, self.cfg.DATASET.COLOR_RGB)
+                for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
+        width, height = self.image_size
+        if not made:
+            return torch.zeros(0, 3, height, width), np.zeros((0, 2)), np.zeros((0, 2))
+        tensors, centers, scales = zip(*made)
+        return torch.from_numpy(np.stack(tensors)), np.stack(centers), np.stack(scales)
+
+    # ------------------------------------------------------------ prediction
+    def heatmaps(self, inputs):
+        """Flip-tested heatmaps [N,K,h,w] (numpy) of normalised crops [N,3,H,W], TEST.BATCH_SIZE_PER_GPU at a time."""
+        outputs = []
+        for batch in inputs.split(self.batch_size):
+            batch = batch.to(self.device)
+            if self.cfg.TEST.CHANNELS_LAST:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast_context(self.cfg.TEST.AMP, self.device, "TEST.AMP"):
+                outputs.append(predict_heatmaps(self.model, batch, self.cfg, self.meta.flip_pairs).cpu().numpy())
+        if not outputs:
+            width, height = self.cfg.MODEL.HEATMAP_SIZE
+            return np.zeros((0, self.meta.num_keypoints, height, width), np.float32)
+        return np.concatenate(outputs)
+
+    def predict(self, image, boxes=None, box_scores=None, category_ids=None):
+        """PoseInstances of one BGR uint8 image; without `boxes` the whole image is the box."""
+        return self.predict_many([(image, boxes, box_scores, category_ids)])[0]
+
+    def predict_many(self, requests):
+        """Like `predict` for many (image, boxes, box_scores, category_ids) at once: the crops of all
+        images share forward passes. Returns one PoseInstances per request."""
+        num_keypoints = self.meta.num_keypoints
+        inputs, centers, scales, owners, all_boxes, all_scores, all_categories = [], [], [], [], [], [], []
+        for index, (image, boxes, box_scores, category_ids) in enumerate(requests):
+            # float64 as the dataset reads boxes: the crop centre must round the same way
+            boxes = whole_image_box(image)[None] if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+            count = len(boxes)
+            box_scores = np.ones(count, np.float32) if box_scores is None else np.asarray(box_scores, np.float32)
+            category_ids = (np.ones(count, np.int64) if category_ids is None
+                            else np.asarray(category_ids, np.int64))
+            tensor, center, scale = self.crops(image, boxes)
+            inputs.append(tensor)
+            centers.append(center)
+            scales.append(scale)
+            owners.append(np.full(count, index))
+            all_boxes.append(boxes)
+            all_scores.append(box_scores.reshape(count))
+            all_categories.append(category_ids.reshape(count))
+        owners = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        if not len(owners):
+            return [PoseInstances.empty(num_keypoints) for _ in requests]
+        heatmaps = self.heatmaps(torch.cat(inputs))
+        centers, scales = np.concatenate(centers), np.concatenate(scales)
+        coords, maxvals = get_final_preds(heatmaps, centers, scales, post_process=self.cfg.TEST.POST_PROCESS,
+                                          blur_kernel=self.cfg.TEST.BLUR_KERNEL)
+        keypoints = np.concatenate([coords, maxvals], axis=2).astype(np.float32)
+        box_scores = np.concatenate(all_scores)
+        scores = instance_scores(maxvals[..., 0], box_scores, self.cfg.TEST.IN_VIS_THRE).astype(np.float32)
+        areas = np.prod(scales * PIXEL_STD, axis=1)
+        boxes, categories = np.concatenate(all_boxes), np.concatenate(all_categories)
+        results = []
+        for index in range(len(requests)):
+            members = np.flatnonzero(owners == index)
+            kept = members[self._nms(keypoints[members], scores[members], areas[members])]
+            results.append(PoseInstances(keypoints[kept], boxes[kept], box_scores[kept], scores[kept],
+                                         categories[kept]))
+        return results
+
+    def _nms(self, keypoints, scores, areas):
+        """Indices kept by (soft) OKS-NMS at TEST.OKS_THRE, best score first."""
+        if len(keypoints) < 2:
+            return np.arange(len(keypoints))
+        suppress = soft_oks_nms if self.cfg.TEST.SOFT_NMS else oks_nms
+        instances = [{"keypoints": k, "score": s, "area": a} for k, s, a in zip(keypoints, scores, areas)]
+        return np.asarray(suppress(instances, self.cfg.TEST.OKS_THRE, self.meta.sigmas), dtype=np.int64)
+
+    @torch.no_grad()
+    def forward(self, inputs):
+        """Plain forward pass (no flip test) of normalised crops -> ModelOutput on the CPU."""
+        outputs = self.model(inputs.to(self.device))
+        return type(outputs)(*(None if t is None else t.float().cpu() for t in outputs))

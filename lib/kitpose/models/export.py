@@ -1,0 +1,319 @@
+"""ONNX export of KITPose: a traceable body-part clustering and the export/parity helpers.
+
+The eager `kmedoids_cosine` stops early (a data-dependent branch) and processes the
+batch in Python chunks, which a trace would freeze at the example's batch size and
+iteration count. `kmedoids_cosine_fixed_iters` computes the same clusters with pure
+tensor operations on a batch of any size:
+
+- the published stop rule (mean medoid shift of a chunk < 1e-6) becomes a per-chunk
+  "still running" mask: every one of the `num_iters` iterations runs, but a chunk that
+  has stopped keeps its medoids. A converged k-medoids is a fixed point, so this only
+  has to reproduce where the eager loop broke off, which the mask does exactly;
+- the chunk of 8 samples only matters through two chunk-wide numbers (the distance
+  maximum and the mean shift); both come from a same-chunk mask [B,B] instead of a
+  Python loop over chunks.
+
+The switch: `exportable_clustering(model)` makes the KIT head of `model` use this
+function (by overriding its `cluster` method on that instance) for as long as the
+context is open; nothing in the model's own files changes.
+
+Rounding. The published clustering turns last-bit differences into other clusters
+(SPEC §1.2), so the graph must round as PyTorch does where it can:
+- the norms are written out in the summation order of PyTorch's CPU kernel (measured by
+  `torch_norm_lanes`): the first medoid is the largest norm of already normalised maps;
+- given PyTorch's cosine-similarity matrix, the rest of the graph reproduces PyTorch exactly
+  (tested on the reference case);
+- the similarity itself is one float32 GEMM, whose summation order belongs to the BLAS
+  (MKL in PyTorch, MLAS in onnxruntime) and cannot be pinned down; in samples with
+  near-ties onnxruntime can therefore cluster differently from PyTorch.
+"""
+import contextlib
+import functools
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .kmedoids import EPS, STOP_SHIFT, _similarity
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["kmedoids_cosine_fixed_iters", "exportable_clustering", "ExportWrapper", "KMedoidsModule",
+           "export_module_onnx", "export_model_onnx", "export_kmedoids_onnx", "run_onnx", "onnx_parity",
+           "torch_norm_lanes", "DEFAULT_OPSET"]
+
+DEFAULT_OPSET = 17
+
+
+def _cumsum_last(values, dim):
+    """Left-to-right float32 sum along `dim` as an ONNX CumSum (onnxruntime adds in order, in float32)."""
+    return values.cumsum(dim).select(dim, -1)
+
+
+def _accumulate_last(values, dim):
+    """Left-to-right float32 sum along `dim` in eager mode (torch.cumsum would accumulate in float64)."""
+    return torch.from_numpy(np.add.accumulate(values.detach().cpu().numpy(), axis=dim).take(-1, axis=dim))
+
+
+def _lane_norm(x, lanes, sequential_sum):
+    """||x|| over the last dim, rounded as PyTorch's CPU kernel rounds it: `lanes` running sums of
+    squares over consecutive blocks, then the lanes added in order, the leftover tail element by
+    element, and an exact square root."""
+    length = x.shape[-1]
+    body = length - length % lanes
+    squares = x * x
+    lane_sums = sequential_sum(squares[..., :body].unflatten(-1, (body // lanes, lanes)), -2)
+    parts = [lane_sums, squares[..., body:]] if body < length else [lane_sums]
+    total = sequential_sum(torch.cat(parts, dim=-1), -1)
+    return total.double().sqrt().float()
+
+
+@functools.lru_cache(maxsize=None)
+def torch_norm_lanes():
+    """The lane count whose rounding reproduces `Tensor.norm(dim=-1)` of this PyTorch build on this
+    CPU (8 with AVX2-width kernels, 16 with AVX-512), or None when none does."""
+    probe = torch.rand(64, 1003, generator=torch.Generator().manual_seed(0)) ** 3
+    reference = probe.norm(dim=-1)
+    for lanes in (8, 16, 4, 32):
+        if torch.equal(_lane_norm(probe, lanes, _accumulate_last), reference):
+            return lanes
+    logger.warning("could not reproduce the rounding of PyTorch's CPU norm; in ONNX the first k-medoids "
+                   "medoid (decided by that rounding) may differ from PyTorch's")
+    return None
+
+
+def _norm(x):
+    """x.norm(dim=-1, keepdim=True); in an ONNX export, written out so that onnxruntime rounds it
+    as PyTorch does. quirk: the published clustering takes its first medoid from the norms of
+    already normalised maps (all ~1), so their last bit decides it."""
+    lanes = torch_norm_lanes() if torch.onnx.is_in_onnx_export() else None
+    if lanes is None:
+        return x.norm(dim=-1, keepdim=True)
+    return _lane_norm(x, lanes, _cumsum_last)[..., None]
+
+
+def _normalise(x):
+    return x / (_norm(x) + EPS)
+
+
+def _same_chunk(reference, chunk_size):
+    """[B,B] bool: samples i and j fall in the same chunk of `chunk_size` (dynamic B, no Python ints)."""
+    index = torch.ones_like(reference[:, 0, 0]).cumsum(0) - 1  # 0..B-1, traced from the batch dimension
+    chunk = torch.div(index, chunk_size, rounding_mode="floor")
+    return chunk[:, None] == chunk[None, :]
+
+
+def _gather_rows(table, rows):
+    """table [B,N,C], rows [B,M] long -> table[b, rows[b, m]] as [B,M,C] (a traceable gather)."""
+    return table.gather(1, rows[:, :, None].expand(-1, -1, table.shape[2]))
+
+
+@torch.no_grad()
+def kmedoids_cosine_fixed_iters(maps, num_parts, num_iters=40, chunk_size=8, similarity=None):
+    """`kmedoids_cosine` without data-dependent control flow: same (assign [B,K], medoids [B,P]).
+
+    Runs exactly `num_iters` iterations; chunks whose published stop rule has fired keep
+    their medoids from then on (see the module docstring). The arithmetic is that of
+    `kmedoids_cosine`, operation for operation, so in eager PyTorch the results are identical.
+    `similarity` [B,K,K] replaces the cosine similarities of the maps (to test the rest of an
+    exported graph without the GEMM's rounding).
+    """
+    if maps.dim() != 3:
+        raise ValueError(f"kmedoids_cosine_fixed_iters expects maps [B,K,L], got shape {tuple(maps.shape)}")
+    num_keypoints = maps.shape[1]
+    if not 1 <= num_parts <= num_keypoints:
+        raise ValueError(f"kmedoids_cosine_fixed_iters: num_parts {num_parts} must be in 1..K={num_keypoints}")
+    x = _normalise(maps.detach().float())
+    unit = _normalise(x)
+    dist = 1 - (_similarity(unit) if similarity is None else similarity)
+    same_chunk = _same_chunk(dist, chunk_size)
+    # the published shift by the maximum of the whole chunk (see kmedoids.py)
+    sample_max = dist.flatten(1).max(dim=1).values
+    lowest = torch.full_like(same_chunk, float("-inf"), dtype=dist.dtype)
+    chunk_max = torch.where(same_chunk, sample_max[None, :], lowest).max(dim=1).values
+    dist = dist - chunk_max[:, None, None] - 1
+    dist = dist - torch.eye(num_keypoints, dtype=dist.dtype, device=dist.device)
+
+    # KKZ init, as kmedoids.py (first medoid: largest norm of the already normalised maps)
+    medoids = _norm(x).squeeze(-1).argmax(-1, keepdim=True)
+    for _ in range(num_parts - 1):
+        nearest = _gather_rows(dist, medoids).min(dim=1).values
+        medoids = torch.cat([medoids, nearest.argmax(-1, keepdim=True)], dim=1)
+
+    chunk_weights = same_chunk.to(dist.dtype)
+    chunk_weights = chunk_weights / chunk_weights.sum(dim=1, keepdim=True)
+    running = torch.ones_like(sample_max, dtype=torch.bool)
+    for _ in range(num_iters):
+        assign = _gather_rows(dist, medoids).argmin(dim=1)
+        member = F.one_hot(assign, num_parts).transpose(1, 2).to(dist.dtype)  # [B,P,K]
+        cost = (dist[:, None] * member[:, :, :, None] * member[:, :, None, :]).sum(-1)
+        new_medoids = cost.argmin(-1)
+        shift = (_gather_rows(x, new_medoids) - _gather_rows(x, medoids)).norm(dim=-1).sum(-1)
+        chunk_shift = chunk_weights @ shift
+        # the eager loop assigns the new medoids, then breaks when its chunk's mean shift is small
+        medoids = torch.where(running[:, None], new_medoids, medoids)
+        running = running & (chunk_shift >= STOP_SHIFT)
+
+    medoids = medoids.sort(dim=-1).values
+    assign = _gather_rows(dist, medoids).argmin(dim=1)
+    return assign, medoids
+
+
+def _kit_head(model):
+    model = getattr(model, "module", model)
+    return getattr(model, "channelformer", None)
+
+
+@contextlib.contextmanager
+def exportable_clustering(model, record=None):
+    """Within the context the KIT head of `model` clusters with `kmedoids_cosine_fixed_iters`.
+
+    With `record` (a list) every clustering result (assign, medoids) is appended to it, so an
+    export wrapper can return the part assignment without clustering twice. Models without
+    part prompts (NUM_BP 0, pose_hrnet) are left alone.
+    """
+    head = _kit_head(model)
+    if head is None or not getattr(head, "num_parts", 0):
+        yield model
+        return
+
+    def cluster(keypoint_maps):
+        result = kmedoids_cosine_fixed_iters(keypoint_maps.flatten(2), head.num_parts, head.kmedoids_iters,
+                                             head.kmedoids_chunk)
+        if record is not None:
+            record.append(result)
+        return result
+
+    head.cluster = cluster  # instance attribute shadows KITHead.cluster
+    try:
+        yield model
+    finally:
+        del head.cluster
+
+
+class ExportWrapper(nn.Module):
+    """images [B,3,H,W] -> heatmaps, plus intermediate maps, part maps and part assignment when the
+    model has them (names in `output_names`)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        head = _kit_head(model)
+        self.has_parts = head is not None and bool(getattr(head, "num_parts", 0))
+        self.has_intermediate = head is not None
+        self.output_names = ["heatmaps"]
+        if self.has_intermediate:
+            self.output_names.append("intermediate")
+        if self.has_parts:
+            self.output_names += ["parts", "part_assign"]
+
+    def forward(self, images):
+        record = []
+        with exportable_clustering(self.model, record):
+            output = self.model(images)
+        outputs = [output.heatmaps]
+        if self.has_intermediate:
+            outputs.append(output.intermediate)
+        if self.has_parts:
+            outputs += [output.parts, record[-1][0]]
+        return tuple(outputs)
+
+
+class KMedoidsModule(nn.Module):
+    """The clustering alone, maps [B,K,L] -> (assign [B,K], medoids [B,P]), for export and checks."""
+
+    def __init__(self, num_parts, num_iters=40, chunk_size=8):
+        super().__init__()
+        self.num_parts, self.num_iters, self.chunk_size = num_parts, num_iters, chunk_size
+
+    def forward(self, maps, similarity=None):
+        return kmedoids_cosine_fixed_iters(maps, self.num_parts, self.num_iters, self.chunk_size, similarity)
+
+
+def export_module_onnx(module, example_inputs, path, input_names, output_names, opset=DEFAULT_OPSET):
+    """Trace `module` on `example_inputs` (a tuple) into an ONNX file whose axis 0 (batch) is dynamic
+    for every input and output; checks the file with onnx.checker. Returns the output names."""
+    import warnings
+    import onnx
+    torch_norm_lanes()  # measured once, outside the trace
+    dynamic_axes = {name: {0: "batch"} for name in list(input_names) + list(output_names)}
+    with warnings.catch_warnings(), torch.no_grad():
+        # the TorchScript exporter unrolls the fixed iteration loop and needs no onnxscript; its
+        # deprecation notice and the tracer's notes on shape arithmetic are expected here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(example_inputs), str(path), dynamo=False, input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset,
+                          do_constant_folding=True)
+    onnx.checker.check_model(str(path))
+    logger.info("wrote %s (outputs %s, opset %d, dynamic batch)", path, ", ".join(output_names), opset)
+    return list(output_names)
+
+
+def export_model_onnx(model, path, image_size, batch_size=2, opset=DEFAULT_OPSET):
+    """Export an eval-mode model to ONNX with a dynamic batch; `image_size` is (w, h).
+
+    Returns the output names ('heatmaps', and for KITPose 'intermediate', plus 'parts' and
+    'part_assign' when it has part prompts).
+    """
+    wrapper = ExportWrapper(model.eval()).eval()
+    width, height = image_size
+    example = torch.randn(batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
+    return export_module_onnx(wrapper, (example,), path, ["images"], wrapper.output_names, opset)
+
+
+def export_kmedoids_onnx(path, num_keypoints, map_size, num_parts, num_iters=40, chunk_size=8,
+                         opset=DEFAULT_OPSET):
+    """Export the clustering alone (input 'maps' [B,K,L]; outputs 'assign', 'medoids')."""
+    example = torch.rand(2, num_keypoints, map_size, generator=torch.Generator().manual_seed(0))
+    return export_module_onnx(KMedoidsModule(num_parts, num_iters, chunk_size).eval(), (example,), path, ["maps"],
+                              ["assign", "medoids"], opset)
+
+
+def run_onnx(path, inputs):
+    """Run an exported file with onnxruntime (CPU): dict input name -> array -> dict output name -> array."""
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    feed = {name: np.ascontiguousarray(np.asarray(value)) for name, value in inputs.items()}
+    return dict(zip(names, session.run(names, feed)))
+
+
+@torch.no_grad()
+def onnx_parity(model, path, images):
+    """Compare an exported file with the eager model (published `kmedoids_cosine`) on `images`.
+
+    Returns {'heatmaps': max |diff| over all samples, 'heatmaps_same_clusters': over the samples
+    whose part clusters are identical in both, 'intermediate' / 'parts' (when exported),
+    'clusters_equal': how many samples cluster identically, 'num_samples', 'text'}.
+    """
+    model = model.eval()
+    outputs = model(images)
+    onnx_outputs = run_onnx(path, {"images": images.numpy()})
+    same = np.ones(len(images), dtype=bool)
+    if "part_assign" in onnx_outputs:
+        assign, _ = _kit_head(model).cluster(outputs.intermediate)
+        same = (onnx_outputs["part_assign"] == assign.numpy()).all(axis=1)
+    report = {"num_samples": len(images),
+              "heatmaps": _max_diff(onnx_outputs["heatmaps"], outputs.heatmaps),
+              "heatmaps_same_clusters": _max_diff(onnx_outputs["heatmaps"][same], outputs.heatmaps[same])}
+    parts = [f"heatmaps max |diff| {report['heatmaps']:.3g}"]
+    for name in ("intermediate", "parts"):
+        if name in onnx_outputs:
+            report[name] = _max_diff(onnx_outputs[name], getattr(outputs, name))
+            parts.append(f"{name} {report[name]:.3g}")
+    if "part_assign" in onnx_outputs:
+        report["clusters_equal"] = int(same.sum())
+        parts.append(f"part clusters identical in {same.sum()}/{len(images)} samples")
+        if not same.all():
+            parts.append(f"heatmaps max |diff| over those {report['heatmaps_same_clusters']:.3g}")
+    report["text"] = "; ".join(parts)
+    return report
+
+
+def _max_diff(onnx_value, torch_value):
+    torch_value = torch_value.float().numpy()
+    return float(np.abs(onnx_value - torch_value).max()) if onnx_value.size else 0.0
