@@ -313,3 +313,9 @@ def test_visualize_without_part_prompts(tiny_model, samples_dir, tmp_path, capsy
                            "--out", str(out), "MODEL.NUM_BP", "0"]) == 0
     assert cv2.imread(str(out)) is not None
     assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("part ")]
+
+
+def test_limb_colors_of_no_limbs_is_empty():
+    from kitpose.vis.draw import limb_colors
+    assert limb_colors(0) == []
+    assert len(set(limb_colors(5))) == 5

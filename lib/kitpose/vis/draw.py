@@ -7,7 +7,9 @@ __all__ = ["limb_colors", "draw_pose", "draw_instances"]
 
 def limb_colors(num_limbs):
     """Distinct bright colours (B, G, R tuples of int), one per limb, spread around the hue circle."""
-    hues = (np.arange(num_limbs) * 180 // max(num_limbs, 1)).astype(np.uint8)
+    if num_limbs <= 0:
+        return []
+    hues = (np.arange(num_limbs) * 180 // num_limbs).astype(np.uint8)
     hsv = np.stack([hues, np.full_like(hues, 220), np.full_like(hues, 255)], axis=1)[None]
     return [tuple(int(c) for c in color) for color in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0]]
 

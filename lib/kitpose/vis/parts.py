@@ -22,7 +22,7 @@ LINE_HEIGHT = 20
 
 def part_colors(num_parts):
     """One distinct BGR colour per body part (hues spread as for limbs)."""
-    return limb_colors(num_parts) if num_parts else []
+    return limb_colors(num_parts)
 
 
 def scale_to_peak(maps):
