@@ -226,7 +226,8 @@ def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
 
     command = [sys.executable, str(REPO_ROOT / "tools" / "test.py"), "--cfg", str(TINY_CONFIG),
                *tiny_opts(data_root, tmp_path), "TEST.MODEL_FILE", str(out / "final_state.pth"),
-               "TEST.NUM_VIS", "2", "TEST.FUSE_BN", "False", "TEST.CHANNELS_LAST", "False"]
+               "TEST.NUM_VIS", "2", "TEST.FUSE_BN", "False", "TEST.CHANNELS_LAST", "False",
+               "TEST.CPU_KERNELS", "False"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                             env=SUBPROCESS_ENV)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -58,7 +58,7 @@ def fuse_batchnorm(model):
 
 
 def onednn_fusion_available():
-    """True when this torch build has the oneDNN fused convolution kernels (x86/ARM CPU builds)."""
+    """True when this torch build has the oneDNN fused CPU kernels (builds with MKLDNN)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
@@ -66,8 +66,8 @@ class FusedConv2d(nn.Module):
     """conv -> [+ residual] -> [ReLU] as one oneDNN kernel on float32 CPU tensors.
 
     Built from a (BatchNorm-folded) nn.Conv2d; elsewhere (CUDA, half precision, autograd)
-    it runs the same three steps with ordinary operators. Results equal the unfused ops
-    (oneDNN applies the addition and ReLU to the float32 accumulator).
+    it runs the same three steps with ordinary operators. Results match the unfused ops to
+    float32 rounding (oneDNN applies the addition and ReLU to the float32 accumulator).
     """
 
     def __init__(self, conv, relu):

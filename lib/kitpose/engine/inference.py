@@ -50,7 +50,7 @@ def flip_test_heatmaps(model, images, flip_pairs, shift_heatmap):
     return fuse_flip_heatmaps(heatmaps[:batch_size], heatmaps[batch_size:], flip_pairs, shift_heatmap)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_heatmaps(model, images, cfg, flip_pairs):
     if cfg.TEST.FLIP_TEST:
         return flip_test_heatmaps(model, images, flip_pairs, cfg.TEST.SHIFT_HEATMAP)

@@ -16,7 +16,7 @@ from kitpose.vis.draw import draw_instances
 
 from .checkpoint import FINAL_NAME
 from .distributed import build_loader, cleanup, describe, init_run_context
-from .fusion import fuse_batchnorm
+from .fastpath import prepare_for_inference  # noqa: F401  (also imported from here by kitpose.inference)
 from .inference import evaluate_predictions, run_inference
 from .logging_setup import setup_logging
 from .seeding import configure_cudnn
@@ -40,16 +40,6 @@ def load_model_weights(model, path):
     except CheckpointError as err:
         raise CheckpointError(f"TEST.MODEL_FILE {path} cannot be used (corrupt, truncated or for another "
                               f"model configuration): {err}") from err
-
-
-def prepare_for_inference(model, cfg, device):
-    """Eval mode on `device`, with the TEST.FUSE_BN / TEST.CHANNELS_LAST fast paths."""
-    model = model.to(device).eval()
-    if cfg.TEST.FUSE_BN:
-        fuse_batchnorm(model)
-    if cfg.TEST.CHANNELS_LAST:
-        model = model.to(memory_format=torch.channels_last)
-    return model
 
 
 def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):

@@ -1,0 +1,98 @@
+"""Fast paths (config switches) for inference and training, used by tools/test.py and tools/benchmark.py.
+
+Inference (`prepare_for_inference` + `inference_heatmaps`): eval mode, BatchNorm folded
+into the convolutions (TEST.FUSE_BN), on CPU oneDNN kernels that run a convolution with
+its ReLU / residual addition and a linear layer with its GELU in one pass
+(TEST.CPU_KERNELS; not combined with TEST.COMPILE, which fuses by itself), channels_last
+(TEST.CHANNELS_LAST), optional torch.compile (TEST.COMPILE), `torch.inference_mode`,
+CUDA autocast (TEST.AMP), and the flip test with the original and mirrored images in ONE
+batch. Outputs equal the eager float32 model's to ~1e-5 (tests/test_fastpath.py); the
+k-medoids body parts are the same.
+
+Training (`prepare_for_training`): channels_last (TRAIN.CHANNELS_LAST), optional
+torch.compile (TRAIN.COMPILE, CUDA); autocast is applied per step (TRAIN.AMP). On CPU,
+channels_last training is faster but PyTorch's CPU BatchNorm computes batch statistics for
+channels_last input less precisely (gradients move by up to ~1% on the reference model),
+so TRAIN.CHANNELS_LAST stays off by default; on CUDA it pairs with autocast.
+
+`eager_heatmaps` is the plain reference: a float32 model as built, `torch.no_grad`, and
+the flip test as a second forward pass.
+"""
+import logging
+
+import torch
+
+from kitpose.codecs import fuse_flip_heatmaps
+
+from .fusion import fuse_batchnorm, onednn_fusion_available, use_onednn_kernels
+from .inference import autocast_context
+
+logger = logging.getLogger(__name__)
+
+
+def _model_device(model):
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def prepare_for_inference(model, cfg, device=None):
+    """Eval mode on `device` (default: where the model is) with the TEST.* fast paths; returns the model
+    to call (a compiled wrapper with TEST.COMPILE). The model is changed in place: keep a copy
+    if its checkpoint layout is still needed."""
+    device = torch.device(device) if device is not None else _model_device(model)
+    model = model.to(device).eval()
+    if cfg.TEST.FUSE_BN:
+        fuse_batchnorm(model)
+    if cfg.TEST.CPU_KERNELS and device.type == "cpu":
+        if cfg.TEST.COMPILE:
+            # inductor fuses and packs the CPU kernels itself and cannot lower the hand-fused ones
+            logger.info("TEST.CPU_KERNELS skipped: TEST.COMPILE does its own kernel fusion")
+        elif onednn_fusion_available():
+            use_onednn_kernels(model)
+        else:
+            logger.info("TEST.CPU_KERNELS: this torch build has no oneDNN fused kernels; plain kernels used")
+    if cfg.TEST.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.TEST.COMPILE:
+        model = torch.compile(model)
+    return model
+
+
+def prepare_for_training(model, cfg, device=None):
+    """Train mode on `device` with TRAIN.CHANNELS_LAST and (CUDA) TRAIN.COMPILE; returns the model to call."""
+    device = torch.device(device) if device is not None else _model_device(model)
+    model = model.to(device).train()
+    if cfg.TRAIN.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.TRAIN.COMPILE and device.type == "cuda":
+        model = torch.compile(model)
+    return model
+
+
+def inference_heatmaps(model, images, flip_pairs=None, shift_heatmap=True, channels_last=False, amp="none"):
+    """Final heatmaps [B,K,h,w] float32 under `torch.inference_mode`.
+
+    With `flip_pairs` (a list, possibly empty) the flip test runs: the original and the
+    mirrored images go through the model as one batch of 2B, and the mirrored half is
+    flipped back and averaged in (`fuse_flip_heatmaps`).
+    """
+    batch_size = images.shape[0]
+    with torch.inference_mode():
+        batch = images if flip_pairs is None else torch.cat([images, images.flip(3)], dim=0)
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with autocast_context(amp, batch.device, "TEST.AMP"):
+            heatmaps = model(batch).heatmaps.float()
+        if flip_pairs is None:
+            return heatmaps
+        return fuse_flip_heatmaps(heatmaps[:batch_size], heatmaps[batch_size:], flip_pairs, shift_heatmap)
+
+
+@torch.no_grad()
+def eager_heatmaps(model, images, flip_pairs=None, shift_heatmap=True):
+    """Reference heatmaps of a plain eval-mode float32 model: the flip test as a second forward."""
+    heatmaps = model(images).heatmaps.float()
+    if flip_pairs is None:
+        return heatmaps
+    flipped = model(images.flip(3)).heatmaps.float()
+    return fuse_flip_heatmaps(heatmaps, flipped, flip_pairs, shift_heatmap)
