@@ -41,3 +41,24 @@ def samples_dir():
 def reference_fixture(reference_dir):
     import torch
     return torch.load(reference_dir / "kitpose_tiny_ap10k_reference.pt", weights_only=False)
+
+
+@pytest.fixture(scope="session")
+def reference_model_files(reference_fixture, tmp_path_factory):
+    """(config YAML path, official-format checkpoint path) of the reference fixture's tiny AP-10K model."""
+    import torch
+    folder = tmp_path_factory.mktemp("reference_model")
+    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
+    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
+    return str(folder / "tiny.yaml"), str(folder / "tiny.pth")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors on a shared 2-core machine: one intra-op thread avoids oversubscription stalls.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

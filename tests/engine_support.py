@@ -1,9 +1,6 @@
-"""Shared pieces of the engine tests: a tiny AP-10K-layout data set, the tiny CPU config, one thread."""
+"""Shared pieces of the engine tests: a tiny AP-10K-layout data set and the tiny CPU config."""
 import os
 from pathlib import Path
-
-import pytest
-import torch
 
 from kitpose.config import load_config
 from kitpose.datasets.synthetic import generate_synthetic_dataset
@@ -51,10 +48,3 @@ def run_output_dir(run_root):
 SUBPROCESS_ENV = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
 
 
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    """Autouse in the modules that import it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

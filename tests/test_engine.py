@@ -13,7 +13,6 @@ from torch import nn
 
 from engine_support import (REPO_ROOT, SUBPROCESS_ENV, TINY_CONFIG, make_tiny_dataset, run_output_dir, tiny_config,
                             tiny_opts)
-from engine_support import single_torch_thread  # noqa: F401  (autouse fixture)
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
 from kitpose.engine import (atomic_save, build_optimizer, build_scheduler, flip_test_heatmaps, fuse_batchnorm,
@@ -24,6 +23,8 @@ from kitpose.engine.inference import evaluate_predictions
 from kitpose.engine.trainer import NonFiniteLossError
 from kitpose.models import ModelOutput, build_model, load_checkpoint
 from kitpose.vis.draw import draw_instances
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

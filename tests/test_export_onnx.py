@@ -16,13 +16,7 @@ from kitpose.models.export import (KMedoidsModule, exportable_clustering, kmedoi
 ONNX_MISSING = "needs the optional onnx install group: pip install -e '.[onnx]' (onnx, onnxruntime)"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +28,13 @@ def onnx_tools():
 
 
 @pytest.fixture(scope="module")
-def tiny(reference_fixture, tmp_path_factory):
+def tiny(reference_model_files):
     """(cfg, eval model, config path, checkpoint path) of the reference fixture's tiny model."""
-    folder = tmp_path_factory.mktemp("tiny_export")
-    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
-    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
-    cfg = load_config(str(folder / "tiny.yaml"), [])
+    config_path, checkpoint_path = reference_model_files
+    cfg = load_config(config_path, [])
     model = build_model(cfg)
-    load_checkpoint(model, folder / "tiny.pth")
-    return cfg, model.eval(), str(folder / "tiny.yaml"), str(folder / "tiny.pth")
+    load_checkpoint(model, checkpoint_path)
+    return cfg, model.eval(), config_path, checkpoint_path
 
 
 @pytest.fixture(scope="module")

@@ -29,23 +29,16 @@ FAST_SWITCHES = ("FUSE_BN", "CPU_KERNELS", "CHANNELS_LAST")
 needs_onednn = pytest.mark.skipif(not onednn_fusion_available(), reason="torch build without oneDNN fused kernels")
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def reference(reference_fixture, tmp_path_factory):
+def reference(reference_fixture, reference_model_files):
     """(cfg, eval-mode eager model with the reference weights, input batch [10,3,64,64])."""
-    folder = tmp_path_factory.mktemp("fastpath_reference")
-    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
-    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
-    cfg = load_config(str(folder / "tiny.yaml"))
+    config_path, checkpoint_path = reference_model_files
+    cfg = load_config(config_path)
     model = build_model(cfg).eval()
-    load_checkpoint(model, folder / "tiny.pth")
+    load_checkpoint(model, checkpoint_path)
     return cfg, model, reference_fixture["input"].float()
 
 

@@ -23,22 +23,13 @@ from kitpose.models import build_model
 AP10K_NAMES = load_metainfo("ap10k").keypoints
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny_model(reference_fixture, tmp_path_factory):
+def tiny_model(reference_model_files):
     """(config path, checkpoint path) of the reference fixture's tiny AP-10K model."""
-    folder = tmp_path_factory.mktemp("tiny_model")
-    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
-    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
-    return str(folder / "tiny.yaml"), str(folder / "tiny.pth")
+    return reference_model_files
 
 
 @pytest.fixture(scope="module")

@@ -55,12 +55,10 @@ def build_meta(cfg):
 
 
 @pytest.fixture(scope="module")
-def reference_model(reference_fixture, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reference")
-    (folder / "tiny.yaml").write_text(reference_fixture["config_yaml"])
-    torch.save(reference_fixture["state_dict"], folder / "tiny.pth")
-    model = build_model(load_config(str(folder / "tiny.yaml"))).eval()
-    info = load_checkpoint(model, folder / "tiny.pth")
+def reference_model(reference_model_files):
+    config_path, checkpoint_path = reference_model_files
+    model = build_model(load_config(config_path)).eval()
+    info = load_checkpoint(model, checkpoint_path)
     return model, info
 
 

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from engine_support import TINY_CONFIG, make_tiny_dataset, run_output_dir, tiny_config, tiny_opts
-from engine_support import single_torch_thread  # noqa: F401  (autouse fixture)
 from kitpose.engine import read_training_state, run_training
 from kitpose.engine.cli import train_main
 from kitpose.models import CheckpointError
@@ -11,6 +10,8 @@ from kitpose.models import CheckpointError
 # CutMix, augmentation, a learning-rate step and validation between the epochs all
 # draw on or depend on state that must survive the restart
 RESUME_SETTINGS = {"SEED": 3, "TRAIN.LR_STEP": "[1]", "TRAIN.VAL_EVERY": 1, "DATASET.CUTMIX": True}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
