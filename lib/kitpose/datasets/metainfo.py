@@ -15,11 +15,12 @@ A metainfo file is a JSON object with the fields of the entries of
 Built-in names ('ap10k', 'animalpose', 'ak', 'coco') resolve to ``datasets/meta/<name>.json``.
 Every id is 0-based. Anything inconsistent raises ``MetainfoError`` naming the file and the field.
 """
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from kitpose.jsonio import read_json
 
 __all__ = ["DatasetMeta", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
 
@@ -137,11 +138,5 @@ def load_metainfo(name_or_path):
         path = builtin_metainfo_path(name_or_path)
     else:
         path = str(name_or_path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"metainfo file not found: {path} (built-in names: {', '.join(BUILTIN_METAINFO)})")
-    with open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise MetainfoError(f"{path}: not valid JSON: {err}") from err
+    data = read_json(path, "metainfo file", f" (built-in names: {', '.join(BUILTIN_METAINFO)})", MetainfoError)
     return metainfo_from_dict(data, path)

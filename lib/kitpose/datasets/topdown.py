@@ -11,7 +11,6 @@ w or h <= 0, area <= 0 or nothing left after clipping are skipped; crowd
 annotations and instances with no visible keypoint are skipped too. Every skip
 and clip is counted and logged.
 """
-import json
 import logging
 import os
 
@@ -22,6 +21,7 @@ from torch.utils.data import Dataset
 
 from kitpose.codecs import (affine_transform_points, box_to_center_scale, generate_gaussian_targets,
                             get_affine_transform)
+from kitpose.jsonio import read_json
 
 from .metainfo import MetainfoError
 from .transforms import TopDownAugmentation, flip_matrix, normalize_image, read_image
@@ -37,14 +37,8 @@ class AnnotationError(ValueError):
 
 def load_coco_json(path, expected_layout=""):
     """Parsed JSON of an annotation file; a missing file names the path and the expected layout."""
-    if not os.path.isfile(path):
-        hint = f" (expected layout: {expected_layout})" if expected_layout else ""
-        raise FileNotFoundError(f"annotation file not found: {path}{hint}")
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as err:
-            raise AnnotationError(f"{path}: not valid JSON: {err}") from err
+    hint = f" (expected layout: {expected_layout})" if expected_layout else ""
+    return read_json(path, "annotation file", hint, AnnotationError)
 
 
 def _check_keys(entries, keys, what, path):
@@ -163,14 +157,8 @@ class TopDownCocoDataset(Dataset):
                 np.ones(len(kept), dtype=np.float32), joints.astype(np.float32))
 
     def _load_detection_records(self, bbox_file, image_thre, det_category_ids):
-        if not os.path.isfile(bbox_file):
-            raise FileNotFoundError(f"detection file not found: {bbox_file} (TEST.COCO_BBOX_FILE, used when "
-                                    "TEST.USE_GT_BBOX is false)")
-        with open(bbox_file) as f:
-            try:
-                detections = json.load(f)
-            except json.JSONDecodeError as err:
-                raise AnnotationError(f"{bbox_file}: not valid JSON: {err}") from err
+        detections = read_json(bbox_file, "detection file",
+                               " (TEST.COCO_BBOX_FILE, used when TEST.USE_GT_BBOX is false)", AnnotationError)
         if not isinstance(detections, list):
             raise AnnotationError(f"{bbox_file}: expected a list of COCO detection results")
         for position, detection in enumerate(detections):

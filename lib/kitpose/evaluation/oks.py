@@ -2,11 +2,12 @@
 import contextlib
 import copy
 import io
-import json
 import logging
 import os
 
 import numpy as np
+
+from kitpose.jsonio import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,7 @@ def load_coco(ann_file):
 def _load_results(results):
     if isinstance(results, (str, os.PathLike)):
         path = os.fspath(results)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"results file not found: {path}")
-        with open(path) as f:
-            results = json.load(f)
+        results = read_json(path, "results file")
         if not isinstance(results, list):
             raise ValueError(f"results file {path} must hold a JSON list of result dicts")
     # xtcocotools' loadRes writes 'id', 'area' and 'bbox' into the dicts it gets.

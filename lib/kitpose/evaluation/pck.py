@@ -4,12 +4,13 @@ The distance is normalised by max(box w, box h) of the ground-truth box; a joint
 is correct when the normalised distance is below the threshold (strictly, as
 mmpose's PCK). Predictions are matched to ground truth by annotation id.
 """
-import json
 import logging
 import os
 from collections import OrderedDict
 
 import numpy as np
+
+from kitpose.jsonio import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +34,13 @@ PCK_GROUPS = {
 def _annotations(ann_file):
     """Ground-truth annotation dicts from a path or a loaded COCO (anything with `.dataset`)."""
     if isinstance(ann_file, (str, os.PathLike)):
-        path = os.fspath(ann_file)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"annotation file not found: {path}")
-        with open(path) as f:
-            return json.load(f).get("annotations", [])
+        return read_json(ann_file, "annotation file").get("annotations", [])
     return ann_file.dataset.get("annotations", [])
 
 
 def _results(results):
     if isinstance(results, (str, os.PathLike)):
-        path = os.fspath(results)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"results file not found: {path}")
-        with open(path) as f:
-            return json.load(f)
+        return read_json(results, "results file")
     return list(results)
 
 

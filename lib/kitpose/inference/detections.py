@@ -20,13 +20,14 @@ Matching an input image to a box's image:
 Boxes with w or h <= 0, with score below the threshold or of other categories (when
 categories are given) are dropped.
 """
-import json
 import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+
+from kitpose.jsonio import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +143,7 @@ def _entry(raw, source, position, file_name=None):
 def load_detections(path, score_threshold=0.0, category_ids=None):
     """Detections from a --boxes file (either layout of the module docstring)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--boxes file not found: {path}")
-    with open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise BoxFileError(f"{path}: not valid JSON: {err}") from err
+    data = read_json(path, "--boxes file", error_type=BoxFileError)
     if isinstance(data, list):
         entries = [_entry(raw, path, i) for i, raw in enumerate(data)]
     elif isinstance(data, dict) and "annotations" in data:
