@@ -44,7 +44,7 @@ __all__ = ["AnimalSpec", "sample_animal", "animal_geometry", "render_scene", "re
            "generate_split", "generate_synthetic_dataset", "annotation_path", "SPLITS"]
 
 # Bump when the pictures or annotations change, so cached data sets are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
 IMAGE_ID_STRIDE = 10_000_000          # image id = split code * stride + index + 1
@@ -269,8 +269,8 @@ def animal_geometry(spec):
     eye_drawn = (eye_normals @ rotation[2]) > 0.1      # faces the viewer
     nose_drawn = depth(head_dir) > -0.5
 
-    # tail: a chain of segments from the rear-top of the torso, curling as it goes
-    tail_root = np.array([-0.92 * half_length, 0.3 * half_height, 0.0])
+    # tail: a chain of segments from the rear-top of the torso outline, curling as it goes
+    tail_root = np.array([-0.95 * half_length, np.sqrt(1.0 - 0.95 ** 2) * half_height, 0.0])
     tail_angles = spec.tail_angle + spec.tail_curl * np.arange(TAIL_SEGMENTS)
     tail_steps = (spec.tail_length / TAIL_SEGMENTS) * np.stack(
         [-np.cos(tail_angles), np.sin(tail_angles), np.zeros(TAIL_SEGMENTS)], axis=1)
