@@ -41,7 +41,7 @@ _C.MODEL.TARGET_TYPE = "gaussian" # heatmap target type; only 'gaussian' is publ
 _C.MODEL.IMAGE_SIZE = [256, 256]  # network input [width, height]
 _C.MODEL.HEATMAP_SIZE = [64, 64]  # output heatmap [width, height] (= IMAGE_SIZE / 4)
 _C.MODEL.PATCH_SIZE = [64, 64]    # token patch [width, height]; must equal HEATMAP_SIZE (one token per keypoint map)
-_C.MODEL.SIGMA = 2                # Gaussian target sigma in heatmap pixels
+_C.MODEL.SIGMA = 2.0              # Gaussian target sigma in heatmap pixels
 _C.MODEL.DIM = 1024               # D, transformer token width
 _C.MODEL.TRANSFORMER_DEPTH = 2    # number of pre-norm transformer layers
 _C.MODEL.TRANSFORMER_HEADS = 1    # attention heads
@@ -63,6 +63,13 @@ _C.MODEL.EXTRA = CN(new_allowed=True)  # HRNet structure: STAGE2/3/4, FINAL_CONV
 _C.MODEL.EXTRA.PRETRAINED_LAYERS = ["*"]  # first name components loaded from MODEL.PRETRAINED ('*' = all)
 _C.MODEL.EXTRA.FINAL_CONV_KERNEL = 1
 _C.MODEL.EXTRA.STEM_INPLANES = 64
+_C.MODEL.EXTRA.STAGE1 = CN()       # layer1 at 1/4 resolution (published: 4 Bottlenecks of 64 -> 256 channels)
+_C.MODEL.EXTRA.STAGE1.NUM_MODULES = 1   # must be 1 (HRNet YAML naming)
+_C.MODEL.EXTRA.STAGE1.NUM_BRANCHES = 1  # must be 1
+_C.MODEL.EXTRA.STAGE1.BLOCK = "BOTTLENECK"  # 'BOTTLENECK' (output 4 x channels) | 'BASIC'
+_C.MODEL.EXTRA.STAGE1.NUM_BLOCKS = [4]
+_C.MODEL.EXTRA.STAGE1.NUM_CHANNELS = [64]
+_C.MODEL.EXTRA.STAGE1.FUSE_METHOD = "SUM"   # accepted (one branch: nothing to fuse)
 _C.MODEL.EXTRA.STAGE2 = CN()
 _C.MODEL.EXTRA.STAGE2.NUM_MODULES = 1
 _C.MODEL.EXTRA.STAGE2.NUM_BRANCHES = 2

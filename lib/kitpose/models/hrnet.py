@@ -133,6 +133,27 @@ class HighResolutionModule(nn.Module):
         return fused
 
 
+def _stage1_layout(stage_cfg):
+    """(block, channels, blocks) of layer1 from MODEL.EXTRA.STAGE1; published: 4 Bottlenecks of 64.
+
+    HRNet's own YAMLs name this node STAGE1 (one module, one branch). Smaller settings exist
+    for CPU-sized models, whose cost the 256-channel layer1 at 1/4 resolution would dominate.
+    """
+    if stage_cfg is None:
+        return Bottleneck, 64, 4
+    if int(stage_cfg.get("NUM_MODULES", 1)) != 1 or int(stage_cfg.get("NUM_BRANCHES", 1)) != 1:
+        raise ValueError(f"MODEL.EXTRA.STAGE1: NUM_MODULES and NUM_BRANCHES must be 1, got "
+                         f"{stage_cfg.get('NUM_MODULES')} and {stage_cfg.get('NUM_BRANCHES')}")
+    block_name = stage_cfg.get("BLOCK", "BOTTLENECK")
+    if block_name not in BLOCKS:
+        raise ValueError(f"MODEL.EXTRA.STAGE1.BLOCK {block_name!r}: expected one of {sorted(BLOCKS)}")
+    channels, num_blocks = list(stage_cfg.get("NUM_CHANNELS", [64])), list(stage_cfg.get("NUM_BLOCKS", [4]))
+    if len(channels) != 1 or len(num_blocks) != 1 or int(num_blocks[0]) < 1:
+        raise ValueError(f"MODEL.EXTRA.STAGE1: NUM_CHANNELS {channels} and NUM_BLOCKS {num_blocks} must be "
+                         f"one-element lists (one branch) with at least one block")
+    return BLOCKS[block_name], int(channels[0]), int(num_blocks[0])
+
+
 class HRNetBackbone(nn.Module):
     """HRNet for pose: returns the highest-resolution features F [B,C,H/4,W/4] and the
     keypoint maps T = final_layer(F) [B,K,H/4,W/4]."""
@@ -145,9 +166,10 @@ class HRNetBackbone(nn.Module):
         self.conv2 = nn.Conv2d(stem, stem, kernel_size=3, stride=2, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_blocks(Bottleneck, stem, 64, 4)
+        layer1_block, layer1_channels, layer1_blocks = _stage1_layout(extra.get("STAGE1"))
+        self.layer1 = make_blocks(layer1_block, stem, layer1_channels, layer1_blocks)
 
-        previous = [64 * Bottleneck.expansion]
+        previous = [layer1_channels * layer1_block.expansion]
         self.stage_names = ("STAGE2", "STAGE3", "STAGE4")
         for index, stage_name in enumerate(self.stage_names, start=2):
             stage_cfg = extra[stage_name]
