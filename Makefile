@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install install-onnx test test-slow test-onnx demo
+.PHONY: install install-onnx test test-onnx demo
 
 install: $(STAMP)
 
@@ -20,8 +20,6 @@ $(STAMP): requirements.txt pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
-test-slow: install
-	$(PY) -m pytest -q -m slow
 
 # optional: ONNX export and its parity tests
 install-onnx: install
