@@ -69,7 +69,7 @@ def test_fast_path_outputs_equal_eager(reference, enabled):
     cfg = with_switches(cfg, **{key: key in enabled for key in FAST_SWITCHES})
     with torch.no_grad():
         expected = eager(images)
-    fast = prepare_for_inference(copy.deepcopy(eager), cfg)
+    fast = prepare_for_inference(copy.deepcopy(eager), cfg, part_maps=True)
     outputs = fast_outputs(fast, images, cfg.TEST.CHANNELS_LAST)
     assert_outputs_close(outputs, expected)
     # the fast path is not trivially the same computation
@@ -78,6 +78,39 @@ def test_fast_path_outputs_equal_eager(reference, enabled):
     if "CPU_KERNELS" in enabled and onednn_fusion_available():
         assert any(isinstance(module, FusedConv2d) for module in fast.modules())
         assert not any(isinstance(module, nn.Linear) for module in fast.modules())
+
+
+def test_fast_path_default_skips_part_maps_only(reference):
+    cfg, eager, images = reference
+    with torch.no_grad():
+        expected = eager(images)
+    fast = prepare_for_inference(copy.deepcopy(eager), cfg)
+    outputs = fast_outputs(fast, images, cfg.TEST.CHANNELS_LAST)
+    assert outputs.parts is None and expected.parts is not None
+    torch.testing.assert_close(outputs.heatmaps, expected.heatmaps, atol=ATOL, rtol=0)
+    torch.testing.assert_close(outputs.intermediate, expected.intermediate, atol=ATOL, rtol=0)
+
+
+@needs_onednn
+def test_packed_linear_weight_follows_weight_changes():
+    torch.manual_seed(0)
+    linear = nn.Linear(16, 8)
+    fused = FusedLinear(linear)
+    tokens = torch.randn(5, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(tokens), linear(tokens), atol=1e-6, rtol=1e-5)
+        first = fused.packed_weight.packed
+        assert first is not None and first.is_mkldnn                 # the cached blocked layout is used
+        fused(tokens)
+        assert fused.packed_weight.packed is first                   # and reused
+    with torch.no_grad():
+        linear.weight.mul_(2)                                        # shared parameter changed in place
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(tokens), linear(tokens), atol=1e-6, rtol=1e-5)
+    copied = copy.deepcopy(fused)                                    # oneDNN tensors cannot be copied
+    assert copied.packed_weight.packed is None
+    with torch.inference_mode():
+        torch.testing.assert_close(copied(tokens), linear(tokens), atol=1e-6, rtol=1e-5)
 
 
 def test_kmedoids_parts_unchanged(reference):
@@ -228,7 +261,7 @@ def test_benchmark_tool_runs_on_tiny_config(repo_root, tmp_path):
     command = [sys.executable, str(repo_root / "tools" / "benchmark.py"),
                "--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"),
                "--batch", "2", "--iters", "1", "--warmup", "0", "--threads", "1", "--data-samples", "8",
-               "--image-size", "160", "120", "--eval-sizes", "10,20,40", "--json", str(out)]
+               "--image-size", "160", "120", "--synthetic-data", "--eval-sizes", "10,20,40", "--json", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]

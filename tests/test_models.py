@@ -9,7 +9,7 @@ import torch
 
 from kitpose.config import get_default_config, load_config
 from kitpose.models import (ModelOutput, build_model, count_parameters, kmedoids_cosine, load_checkpoint,
-                            sine_position_table)
+                            set_part_maps, sine_position_table)
 from kitpose.models.complexity import count_macs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -146,6 +146,36 @@ def test_kmedoids_properties():
         kmedoids_cosine(maps, 10)
     empty_assign, empty_medoids = kmedoids_cosine(maps[:0], 3)
     assert empty_assign.shape == (0, 9) and empty_medoids.shape == (0, 3)
+
+
+def test_without_part_maps_heatmaps_and_gradients_unchanged(reference_fixture, reference_model_files):
+    """set_part_maps(False): prompts are keys/values only in the last layer; same heatmaps and
+    the same gradients of the training losses (which never read the part maps)."""
+    config_path, checkpoint_path = reference_model_files
+    cfg = load_config(config_path)
+    images = reference_fixture["input"]
+    outputs, grads, ffn_rows = [], [], []
+    for part_maps in (True, False):
+        model = build_model(cfg)
+        load_checkpoint(model, checkpoint_path)
+        set_part_maps(model.eval(), part_maps)
+        last_ffn = model.channelformer.transformer.layers[-1].ffn
+        handle = last_ffn.register_forward_pre_hook(lambda module, inputs: ffn_rows.append(inputs[0].shape[1]))
+        output = model(images)
+        handle.remove()
+        loss = output.heatmaps.square().mean() + output.intermediate.square().mean()
+        loss.backward()
+        outputs.append(output)
+        grads.append({name: p.grad for name, p in model.named_parameters() if p.grad is not None})
+    full, skipped = outputs
+    num_parts, num_joints = cfg.MODEL.NUM_BP, cfg.MODEL.NUM_JOINTS
+    assert ffn_rows == [num_parts + num_joints, num_joints]      # the prompts' last FFN rows are skipped
+    assert skipped.parts is None and full.parts.shape[1] == num_parts
+    torch.testing.assert_close(skipped.heatmaps, full.heatmaps, atol=1e-6, rtol=0)
+    torch.testing.assert_close(skipped.heatmaps, reference_fixture["outputs"]["heatmaps"], atol=1e-5, rtol=0)
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-4, msg=name)
 
 
 # ------------------------------------------------------------------ ablations and shapes

@@ -1,6 +1,7 @@
 """Fast paths (config switches) for inference and training, used by tools/test.py and tools/benchmark.py.
 
-Inference (`prepare_for_inference` + `inference_heatmaps`): eval mode, BatchNorm folded
+Inference (`prepare_for_inference` + `inference_heatmaps`): eval mode, no part maps
+(`kitpose.models.set_part_maps`; keypoints come from the final heatmaps), BatchNorm folded
 into the convolutions (TEST.FUSE_BN), on CPU oneDNN kernels that run a convolution with
 its ReLU / residual addition and a linear layer with its GELU in one pass
 (TEST.CPU_KERNELS; not combined with TEST.COMPILE, which fuses by itself), channels_last
@@ -9,7 +10,7 @@ CUDA autocast (TEST.AMP), and the flip test with the original and mirrored image
 batch. Outputs equal the eager float32 model's to ~1e-5 (tests/test_fastpath.py); the
 k-medoids body parts are the same.
 
-Training (`prepare_for_training`): channels_last (TRAIN.CHANNELS_LAST), optional
+Training (`prepare_for_training`): no part maps (no loss reads them), channels_last (TRAIN.CHANNELS_LAST), optional
 torch.compile (TRAIN.COMPILE, CUDA); autocast is applied per step (TRAIN.AMP). On CPU,
 channels_last training is faster but PyTorch's CPU BatchNorm computes batch statistics for
 channels_last input less precisely (gradients move by up to ~1% on the reference model),
@@ -23,6 +24,7 @@ import logging
 import torch
 
 from kitpose.codecs import fuse_flip_heatmaps
+from kitpose.models import set_part_maps
 
 from .fusion import fuse_batchnorm, onednn_fusion_available, use_onednn_kernels
 from .inference import autocast_context
@@ -35,12 +37,12 @@ def _model_device(model):
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def prepare_for_inference(model, cfg, device=None):
+def prepare_for_inference(model, cfg, device=None, part_maps=False):
     """Eval mode on `device` (default: where the model is) with the TEST.* fast paths; returns the model
     to call (a compiled wrapper with TEST.COMPILE). The model is changed in place: keep a copy
-    if its checkpoint layout is still needed."""
+    if its checkpoint layout is still needed. `part_maps` keeps ModelOutput.parts (for pictures)."""
     device = torch.device(device) if device is not None else _model_device(model)
-    model = model.to(device).eval()
+    model = set_part_maps(model.to(device).eval(), part_maps)
     if cfg.TEST.FUSE_BN:
         fuse_batchnorm(model)
     if cfg.TEST.CPU_KERNELS and device.type == "cpu":
@@ -61,7 +63,7 @@ def prepare_for_inference(model, cfg, device=None):
 def prepare_for_training(model, cfg, device=None):
     """Train mode on `device` with TRAIN.CHANNELS_LAST and (CUDA) TRAIN.COMPILE; returns the model to call."""
     device = torch.device(device) if device is not None else _model_device(model)
-    model = model.to(device).train()
+    model = set_part_maps(model.to(device).train(), False)
     if cfg.TRAIN.CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
     if cfg.TRAIN.COMPILE and device.type == "cuda":

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from kitpose.datasets import build_dataset
 from kitpose.datasets.cutmix import cutmix_batch
 from kitpose.losses import build_criterion
-from kitpose.models import build_model, count_parameters
+from kitpose.models import build_model, count_parameters, set_part_maps
 
 from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, CheckpointError, atomic_save, read_training_state,
                          training_state)
@@ -167,6 +167,7 @@ def _train(cfg, context, dirs):
     num_all, num_used = count_parameters(model)
     logger.info("model %s: %s parameters (%s used by the forward pass)", cfg.MODEL.NAME, f"{num_all:,}",
                 f"{num_used:,}")
+    set_part_maps(model, False)  # no loss reads them
     model = model.to(context.device)
     if cfg.TRAIN.CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)

@@ -145,7 +145,7 @@ def _visualize(args):
     image = cv2.imread(args.image, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise OSError(f"cannot read image {args.image}")
-    predictor = PosePredictor(cfg, args.checkpoint, args.device)
+    predictor = PosePredictor(cfg, args.checkpoint, args.device, part_maps=True)
     box = _choose_box(args, image)
     inputs, _, _ = predictor.crops(image, box[None])
     outputs = predictor.forward(inputs)

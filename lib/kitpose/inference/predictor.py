@@ -94,15 +94,16 @@ class PosePredictor:
 
     `PosePredictor(cfg, checkpoint)` builds MODEL.NAME, loads `checkpoint` strictly and applies the
     TEST.* inference fast paths as tools/test.py does (`kitpose.engine.fastpath.prepare_for_inference`).
+    With `part_maps` the model also returns its body-part maps (`forward(...).parts`).
     """
 
-    def __init__(self, cfg, checkpoint, device=None):
+    def __init__(self, cfg, checkpoint, device=None, part_maps=False):
         self.cfg = cfg
         self.meta = config_metainfo(cfg)
         self.device = torch.device(device) if device is not None else default_device()
         model = build_model(cfg, is_train=False)
         load_model_weights(model, checkpoint)
-        self.model = prepare_for_inference(model, cfg, self.device)
+        self.model = prepare_for_inference(model, cfg, self.device, part_maps=part_maps)
         self.checkpoint = str(checkpoint)
         self.image_size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))  # (w, h)
         self.batch_size = max(1, int(cfg.TEST.BATCH_SIZE_PER_GPU))

@@ -2,9 +2,9 @@
 from .checkpoint import CheckpointError, load_checkpoint, read_state_dict
 from .hrnet import HRNetBackbone, load_imagenet_weights
 from .kit_head import KITHead, sine_position_table
-from .kitpose import KITPose, ModelOutput, PoseHRNet, build_model, count_parameters
+from .kitpose import KITPose, ModelOutput, PoseHRNet, build_model, count_parameters, set_part_maps
 from .kmedoids import kmedoids_cosine
 
 __all__ = ["build_model", "load_checkpoint", "read_state_dict", "CheckpointError", "kmedoids_cosine",
-           "count_parameters", "ModelOutput", "KITPose", "PoseHRNet", "HRNetBackbone", "KITHead",
+           "count_parameters", "set_part_maps", "ModelOutput", "KITPose", "PoseHRNet", "HRNetBackbone", "KITHead",
            "load_imagenet_weights", "sine_position_table"]

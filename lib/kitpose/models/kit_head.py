@@ -43,11 +43,13 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         return x.reshape(b, n, self.heads, -1).transpose(1, 2)
 
-    def forward(self, x):
+    def forward(self, x, first_query=0):
+        """Every token attends to all; only tokens `first_query`.. are returned (queries)."""
         b, n, dim = x.shape
         q, k, v = (self.split_heads(t) for t in self.to_qkv(x).chunk(3, dim=-1))
+        q = q[:, :, first_query:]
         weights = ((q @ k.transpose(-1, -2)) * self.scale).softmax(dim=-1)
-        out = (weights @ v).transpose(1, 2).reshape(b, n, dim)
+        out = (weights @ v).transpose(1, 2).reshape(b, n - first_query, dim)
         return self.to_out(out)
 
 
@@ -62,7 +64,11 @@ class FeedForward(nn.Module):
 
 
 class TransformerLayer(nn.Module):
-    """Pre-norm: x + Attn(LN1(x)), then x + FFN(LN2(x))."""
+    """Pre-norm: x + Attn(LN1(x)), then x + FFN(LN2(x)).
+
+    With `first_query` > 0 the leading tokens are only keys and values: the layer returns
+    tokens `first_query`.. and skips the others' output projection and FFN.
+    """
 
     def __init__(self, dim, heads, mlp_dim, dropout=0.0):
         super().__init__()
@@ -71,8 +77,8 @@ class TransformerLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
 
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x, first_query=0):
+        x = x[:, first_query:] + self.attn(self.norm1(x), first_query)
         return x + self.ffn(self.norm2(x))
 
 
@@ -81,12 +87,17 @@ class Transformer(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(TransformerLayer(dim, heads, mlp_dim, dropout) for _ in range(depth))
 
-    def forward(self, x, repeated_pos=None):
-        """`repeated_pos` [1,N,D] ('sine-full') is added again before every layer after the first."""
+    def forward(self, x, repeated_pos=None, drop_leading=0):
+        """`repeated_pos` [1,N,D] ('sine-full') is added again before every layer after the first.
+
+        The `drop_leading` first tokens are not returned: the last layer uses them as keys and
+        values only (earlier layers need their outputs).
+        """
+        last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             if index > 0 and repeated_pos is not None:
                 x = x + repeated_pos
-            x = layer(x)
+            x = layer(x, drop_leading if index == last else 0)
         return x
 
 
@@ -109,7 +120,10 @@ class PromptLearner(nn.Module):
 
 
 class KITHead(nn.Module):
-    """(F [B,C,h,w], T [B,K,h,w]) -> (part maps [B,P,h,w] or None, heatmaps [B,K,h,w])."""
+    """(F [B,C,h,w], T [B,K,h,w]) -> (part maps [B,P,h,w] or None, heatmaps [B,K,h,w]).
+
+    Part maps are None without prompts (NUM_BP 0) or with `return_part_maps` False.
+    """
 
     def __init__(self, in_channels, num_keypoints, num_parts, heatmap_hw, dim, depth, heads, mlp_ratio,
                  pos_embedding_type="sine-full", emb_dropout=0.0, dropout=0.0,
@@ -127,6 +141,10 @@ class KITHead(nn.Module):
         self.pos_embedding_type = pos_embedding_type
         self.kmedoids_iters = kmedoids_iters
         self.kmedoids_chunk = kmedoids_chunk
+        # The part maps (first P output tokens) feed no loss and no keypoint decoding; training
+        # and inference switch them off (`set_part_maps`), which skips the prompt tokens' last
+        # FFN and head rows and leaves the keypoint heatmaps unchanged.
+        self.return_part_maps = True
         map_size = self.heatmap_hw[0] * self.heatmap_hw[1]
 
         # quirk: published checkpoints carry `bp_embeddings` and `bp_to_embeddings`, which the
@@ -191,6 +209,9 @@ class KITHead(nn.Module):
         repeated_pos = None
         if self.pos_embedding_type == "sine-full":
             repeated_pos = F.pad(self.pos_embedding, (0, 0, self.num_parts, 0))  # prompts get nothing
+        if not self.return_part_maps:
+            tokens = self.transformer(tokens, repeated_pos, drop_leading=self.num_parts)
+            return None, self.mlp_head(tokens).reshape(b, k, h, w)
         tokens = self.transformer(tokens, repeated_pos)
         out = self.mlp_head(tokens).reshape(b, self.num_parts + k, h, w)
         part_maps = out[:, :self.num_parts] if self.num_parts else None

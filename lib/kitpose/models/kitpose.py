@@ -56,6 +56,19 @@ class PoseHRNet(HRNetBackbone):
         return ModelOutput(None, None, self.final_layer(self.features(images)))
 
 
+def set_part_maps(model, enabled):
+    """Whether a KITPose model computes its part maps (ModelOutput.parts); returns the model.
+
+    Neither loss reads them and keypoints are decoded from the final heatmaps only, so
+    training and inference switch them off (the heatmaps do not change). Models without
+    part prompts, and pose_hrnet, are left as they are.
+    """
+    head = getattr(model, "channelformer", None)
+    if isinstance(head, KITHead):
+        head.return_part_maps = bool(enabled)
+    return model
+
+
 def check_model_config(cfg):
     """Raise a clear error for model settings the architecture cannot honour."""
     m = cfg.MODEL
