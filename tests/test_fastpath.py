@@ -275,6 +275,10 @@ def test_benchmark_tool_runs_on_tiny_config(repo_root, tmp_path):
     assert infer["kmedoids_parts_equal"] is True
     assert 0 < infer["share_of_forward"]["fast"]["kit_head"] < 1
     assert 0 <= infer["share_of_forward"]["fast"]["kmedoids"] < infer["share_of_forward"]["fast"]["kit_head"]
+    assert 0 < infer["share_of_forward"]["fast"]["kit_head_linear_layers"] < infer["share_of_forward"]["fast"]["kit_head"]
+    rates = report["kit_head_rates"]["fast"]
+    assert 0 < rates["head_mac_share"] < 1 and rates["head_linear_gmacs_per_s"] > 0
+    assert report["flops"]["fast_forward_gflops_per_image"] < report["flops"]["forward_gflops_per_image"]
     assert results["data"]["in_process_samples_per_s"] > 0 and "generated" in results["data"]["source"]
     assert [row["instances"] for row in results["eval"]["rows"]] == [10, 20, 40]
     assert results["eval"]["rows"][0]["primary_metric"] > 0.1    # noisy copies of the GT score well

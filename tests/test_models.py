@@ -341,3 +341,11 @@ def test_macs_agree_with_paper():
     # the full count adds the token-wise linear layers: 17 x 4096 x 1024 for kpt_to_embedding alone
     assert macs["per_type"]["linear"] > 17 * 4096 * 1024
     assert 10.5e9 < macs["total"] < 11.2e9
+    assert sum(macs["per_child"].values()) == macs["total"]
+    assert macs["per_child"]["pre_feature"] == macs["per_child_type"]["pre_feature"]["conv"]
+    # without part maps the last layer skips the 4 prompts' output projection, FFN and head rows
+    # and their attention queries: 4 x (1024^2 + 2 x 1024 x 3072 + 1024 x 4096) + 2 x 4 x 21 x 1024
+    skipped = count_macs(set_part_maps(model, False), (256, 256))
+    expected = 4 * (1024 ** 2 + 2 * 1024 * 3072 + 1024 * 4096) + 2 * 4 * 21 * 1024
+    assert macs["total"] - skipped["total"] == expected
+    assert skipped["per_child"]["pre_feature"] == macs["per_child"]["pre_feature"]

@@ -17,7 +17,10 @@ alike); a ratio is the median over rounds of (eager time / fast time) of that ro
   inference_mode, both flip halves in one batch, TEST.AMP / --amp on CUDA).
   The largest heatmap difference between the two and whether the k-medoids parts agree
   are reported with the speeds.
-- KIT head and k-medoids share of the forward time (timed inside the inference calls).
+- KIT head and k-medoids share of the forward time (timed inside the inference calls),
+  next to the head's share of the multiply-adds and the rates (GMAC/s) the head and the
+  rest of the model reach; on CPU also the rate of one large oneDNN float32 GEMM at the
+  same thread count, the practical ceiling of the head's linear layers.
 - data pipeline: training samples/s of one worker (dataset[i] + collation in this
   process, and a DataLoader with one worker process), against the rate training consumes.
   Real files are used when the configuration's training annotation file and image folder
@@ -27,7 +30,8 @@ alike); a ratio is the median over rounds of (eager time / fast time) of that ro
 - peak memory of each part (CPU: peak resident set size, reset per part through
   /proc/self/clear_refs where Linux allows it, else the process peak; CUDA:
   torch.cuda.max_memory_allocated), and model FLOPs utilisation where the peak FLOP/s of
-  the device is known (CUDA table below, or --peak-tflops).
+  the device is known (CUDA table below, or --peak-tflops). Each path is credited with the
+  multiply-adds it performs (the fast path skips the part maps nothing reads).
 
 The model has random weights (MODEL.INIT_WEIGHTS is switched off, no file is read) and
 random BatchNorm statistics, so that folding BatchNorm is exercised as with a trained model.
@@ -50,18 +54,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 from kitpose.config import ConfigError, load_config
 from kitpose.datasets import build_dataset, dataset_metric, dataset_paths, load_metainfo
 from kitpose.datasets.cutmix import cutmix_batch
+from kitpose.engine.fusion import FusedLinear
 from kitpose.engine.fastpath import eager_heatmaps, inference_heatmaps, prepare_for_inference, prepare_for_training
 from kitpose.engine.inference import autocast_context
 from kitpose.engine.optim import build_optimizer
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.evaluation import evaluate_topdown
 from kitpose.losses import build_criterion
-from kitpose.models import build_model, kmedoids_cosine
+from kitpose.models import build_model, kmedoids_cosine, set_part_maps
 from kitpose.models.complexity import count_macs
 
 logger = logging.getLogger("benchmark")
@@ -329,18 +335,23 @@ def _section_timer(device, store):
         wall, cpu = module._bench_start
         store["wall"] += time.perf_counter() - wall
         store["cpu"] += time.process_time() - cpu
+        store["images"] += inputs[0].shape[0]
     return before, after
 
 
 def attach_share_timers(model, device):
     """Time the whole forward, the KIT head and the k-medoids inside real calls of `model`.
 
-    Returns (totals, detach): totals[name] = {'wall', 'cpu'} for 'forward', 'head', 'kmedoids'.
+    Returns (totals, detach): totals[name] = {'wall', 'cpu', 'images'} for 'forward', 'head',
+    'head_linear' (the head's linear layers together) and 'kmedoids'.
     """
-    totals = {name: {"wall": 0.0, "cpu": 0.0} for name in ("forward", "head", "kmedoids")}
+    totals = {name: {"wall": 0.0, "cpu": 0.0, "images": 0} for name in ("forward", "head", "head_linear", "kmedoids")}
     head = getattr(model, "channelformer", None)
+    timed = [("forward", model), ("head", head)]
+    if head is not None:
+        timed += [("head_linear", module) for module in head.modules() if isinstance(module, (nn.Linear, FusedLinear))]
     handles = []
-    for name, module in (("forward", model), ("head", head)):
+    for name, module in timed:
         if module is None:
             continue
         before, after = _section_timer(device, totals[name])
@@ -375,6 +386,9 @@ def shares(totals):
         "kmedoids": totals["kmedoids"]["wall"] / forward["wall"],
         "kit_head_cpu_time": totals["head"]["cpu"] / max(forward["cpu"], 1e-12),
         "kmedoids_cpu_time": totals["kmedoids"]["cpu"] / max(forward["cpu"], 1e-12),
+        "kit_head_linear_layers": totals["head_linear"]["wall"] / forward["wall"],
+        "forward_wall_s": forward["wall"], "head_wall_s": totals["head"]["wall"],
+        "head_linear_wall_s": totals["head_linear"]["wall"], "images": forward["images"],
     }
 
 
@@ -580,9 +594,57 @@ def peak_tflops(args, device):
     return None, "unknown (pass --peak-tflops)"
 
 
-def flops_report(results, macs_per_image, peaks, amp, device):
+def model_macs(base_model, cfg, device):
+    """count_macs of the model as built (eager: with part maps) and as the fast paths run it (without)."""
+    image_w, image_h = cfg.MODEL.IMAGE_SIZE
+    eager = count_macs(copy.deepcopy(base_model).to(device), (image_h, image_w), device=device)
+    fast = count_macs(set_part_maps(copy.deepcopy(base_model).to(device), False), (image_h, image_w), device=device)
+    return {"eager_fp32": eager, "fast": fast}
+
+
+def cpu_gemm_gmacs(repeats=5):
+    """Rate of one 1024x2048 @ 2048x2048 float32 GEMM through oneDNN with a packed weight at the
+    current thread count: the practical ceiling of the KIT head's linear layers on this CPU."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return None
+    generator = torch.Generator().manual_seed(0)
+    rows, inner, cols = 1024, 2048, 2048
+    x = torch.randn(rows, inner, generator=generator)
+    weight = torch.randn(cols, inner, generator=generator)
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+    bias = torch.zeros(cols)
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+            times.append(time.perf_counter() - start)
+    return rows * inner * cols / min(times[1:]) / 1e9
+
+
+def head_rates(results, macs):
+    """Per inference variant: the KIT head's share of the multiply-adds and the GMAC/s that the
+    head, its linear layers and the rest of the forward reach."""
+    shares_by_variant = results.get("infer", {}).get("share_of_forward", {})
+    report = {}
+    for name, share in shares_by_variant.items():
+        if not share or name not in macs or "channelformer" not in macs[name]["per_child"]:
+            continue
+        head_macs = macs[name]["per_child"]["channelformer"]
+        rest_macs = macs[name]["total"] - head_macs
+        linear_macs = macs[name]["per_child_type"]["channelformer"].get("linear", 0)
+        rest_seconds = share["forward_wall_s"] - share["head_wall_s"]
+        report[name] = {"head_mac_share": head_macs / macs[name]["total"],
+                        "head_gmacs_per_s": head_macs * share["images"] / share["head_wall_s"] / 1e9,
+                        "head_linear_gmacs_per_s": linear_macs * share["images"] / share["head_linear_wall_s"] / 1e9,
+                        "rest_gmacs_per_s": rest_macs * share["images"] / rest_seconds / 1e9}
+    return report
+
+
+def flops_report(results, macs, peaks, amp, device):
     """Achieved TFLOP/s (2 FLOPs per MAC; training = 3x the forward) and MFU where the peak is known."""
-    report = {"forward_gflops_per_image": 2 * macs_per_image / 1e9}
+    report = {"forward_gflops_per_image": 2 * macs["eager_fp32"]["total"] / 1e9,
+              "fast_forward_gflops_per_image": 2 * macs["fast"]["total"] / 1e9}
     half = device.type == "cuda" and amp in ("bf16", "fp16")
     entries = (("training_eager_fp32", "train", "eager_fp32", 3, "fp32"),
                ("training_fast", "train", "fast", 3, "half" if half else "fp32"),
@@ -591,7 +653,7 @@ def flops_report(results, macs_per_image, peaks, amp, device):
     for name, part, variant, factor, precision in entries:
         if part not in results:
             continue
-        achieved = results[part][variant]["images_per_s"] * factor * 2 * macs_per_image / 1e12
+        achieved = results[part][variant]["images_per_s"] * factor * 2 * macs[variant]["total"] / 1e12
         entry = {"tflops": achieved}
         if peaks is not None:
             entry["mfu"] = achieved / peaks[precision]
@@ -681,6 +743,16 @@ def print_report(report):
                 print(f"  share of the {name} forward: KIT head (incl. k-medoids) {100 * share['kit_head']:.2f}%, "
                       f"k-medoids {100 * share['kmedoids']:.2f}% (CPU time: {100 * share['kit_head_cpu_time']:.2f}%, "
                       f"{100 * share['kmedoids_cpu_time']:.2f}%)")
+                rates = report["kit_head_rates"].get(name)
+                if rates:
+                    print(f"    KIT head: {100 * rates['head_mac_share']:.2f}% of the multiply-adds at "
+                          f"{rates['head_gmacs_per_s']:.1f} GMAC/s; its linear layers alone "
+                          f"{100 * share['kit_head_linear_layers']:.2f}% of the forward time at "
+                          f"{rates['head_linear_gmacs_per_s']:.1f} GMAC/s; rest of the forward "
+                          f"{rates['rest_gmacs_per_s']:.1f} GMAC/s")
+        if report.get("cpu_gemm_gmacs_per_s"):
+            print(f"  oneDNN float32 GEMM 1024x2048x2048, packed weight, {report['environment']['threads']} "
+                  f"thread(s): {report['cpu_gemm_gmacs_per_s']:.1f} GMAC/s")
         print(f"  peak memory {infer['peak_memory_mib']:.0f} MiB (both models held); added by one call: "
               + ", ".join(f"{k} {v:.0f} MiB" for k, v in infer["step_peak_increase_mib"].items()))
     if "data" in results:
@@ -703,7 +775,8 @@ def print_report(report):
                   f"peak memory {evaluation['peak_memory_mib']:.0f} MiB")
     if "flops" in report:
         flops = report["flops"]
-        print(f"-- FLOPs: {flops['forward_gflops_per_image']:.2f} GFLOPs per image forward (2 x MACs); "
+        print(f"-- FLOPs: {flops['forward_gflops_per_image']:.2f} GFLOPs per image forward (2 x MACs), "
+              f"{flops['fast_forward_gflops_per_image']:.2f} on the fast path (no part maps); "
               f"peak: {report['peak_source']}")
         for name, entry in flops.items():
             if isinstance(entry, dict):
@@ -744,8 +817,8 @@ def run(args):
             results["data"] = bench_data(cfg, args, device, workdir, meta, memory)
         if "eval" not in skip:
             results["eval"] = bench_evaluation(cfg, args, workdir, meta, memory)
-    image_w, image_h = cfg.MODEL.IMAGE_SIZE
-    macs = count_macs(copy.deepcopy(base_model).to(device), (image_h, image_w), device=device)["total"]
+    macs = model_macs(base_model, cfg, device)
+    gemm_gmacs = cpu_gemm_gmacs() if device.type == "cpu" and "infer" not in skip else None
     peaks, peak_source = peak_tflops(args, device)
     report = {
         "config": args.cfg, "batch": args.batch, "device": device.type, "iters": args.iters,
@@ -758,6 +831,8 @@ def run(args):
         },
         "results": results,
         "flops": flops_report(results, macs, peaks, amp, device),
+        "cpu_gemm_gmacs_per_s": gemm_gmacs,
+        "kit_head_rates": head_rates(results, macs),
         "peak_source": peak_source,
         "memory_measure": memory.describe(),
     }

@@ -12,16 +12,23 @@ def count_macs(model, image_hw, device="cpu"):
     element) and the two attention matmuls (q k^T and weights v, N*N*D each). Not counted:
     BN, activations, additions, upsampling, softmax, k-medoids.
 
-    Returns a dict: 'total' (MACs), 'per_type' {type: MACs}, and 'published_gflops': the
+    Returns a dict: 'total' (MACs), 'per_type' {type: MACs}, 'per_child' {top-level
+    submodule name, e.g. 'pre_feature' / 'channelformer': MACs}, 'per_child_type' {name:
+    {type: MACs}}, and 'published_gflops': the
     figure the HRNet/KITPose papers print, from HRNet's model-summary tool, which counts
     conv MACs plus Linear as output elements x input.size(1) (for token inputs [B,N,C]
     that is N, not C, so the transformer almost vanishes) and divides by 1024**3.
     """
-    per_type = {}
+    per_type, per_child, per_child_type = {}, {}, {}
     published = [0]
+    child_of = {module: name for name, child in model.named_children() for module in child.modules()}
+    current = [None]
 
     def add(kind, macs):
         per_type[kind] = per_type.get(kind, 0) + int(macs)
+        per_child[current[0]] = per_child.get(current[0], 0) + int(macs)
+        child_types = per_child_type.setdefault(current[0], {})
+        child_types[kind] = child_types.get(kind, 0) + int(macs)
 
     def conv_hook(module, inputs, output):
         macs = output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
@@ -34,10 +41,16 @@ def count_macs(model, image_hw, device="cpu"):
 
     def attention_hook(module, inputs, output):
         b, n, dim = inputs[0].shape
-        add("attention matmul", 2 * b * n * n * dim)
+        queries = output.shape[1]  # fewer than n when leading tokens serve only as keys/values
+        add("attention matmul", 2 * b * queries * n * dim)
+
+    def enter(module, inputs):
+        current[0] = child_of.get(module)
 
     handles = []
     for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear, Attention)):
+            handles.append(module.register_forward_pre_hook(enter))
         if isinstance(module, nn.Conv2d):
             handles.append(module.register_forward_hook(conv_hook))
         elif isinstance(module, nn.Linear):
@@ -53,4 +66,6 @@ def count_macs(model, image_hw, device="cpu"):
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return {"total": sum(per_type.values()), "per_type": per_type, "published_gflops": published[0] / 1024 ** 3}
+    return {"total": sum(per_type.values()), "per_type": per_type, "per_child": per_child,
+            "per_child_type": per_child_type,
+            "published_gflops": published[0] / 1024 ** 3}
