@@ -233,6 +233,9 @@ def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
                             env=SUBPROCESS_ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| Arch | AP |" in result.stdout
+    assert "| Arch | AP |" not in result.stderr                       # the console shows the table once
+    test_logs = list(out.glob("kitpose_tiny_cpu_*_test.log"))
+    assert len(test_logs) == 1 and "| Arch | AP |" in test_logs[0].read_text()   # and the log file keeps it
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "oks" and set(metrics["metrics"]) >= {"AP", "AP50", "AR"}
     assert metrics["primary"] == pytest.approx(summary.last_perf)

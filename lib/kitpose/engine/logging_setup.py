@@ -12,6 +12,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# logger.info(..., extra=FILE_ONLY): the record goes to the log file, not the console (for text
+# the tool prints to stdout itself, such as the metrics table)
+FILE_ONLY = {"kitpose_file_only": True}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ def setup_logging(cfg, phase, is_main=True):
     formatter = logging.Formatter(LOG_FORMAT)
     console = _TqdmConsoleHandler()
     console.setFormatter(formatter)
+    console.addFilter(lambda record: not getattr(record, "kitpose_file_only", False))
     handlers = [console]
     if is_main:
         os.makedirs(dirs.output_dir, exist_ok=True)

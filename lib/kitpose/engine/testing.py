@@ -18,7 +18,7 @@ from .checkpoint import FINAL_NAME
 from .distributed import build_loader, cleanup, describe, init_run_context
 from .fastpath import prepare_for_inference  # noqa: F401  (also imported from here by kitpose.inference)
 from .inference import evaluate_predictions, run_inference
-from .logging_setup import setup_logging
+from .logging_setup import FILE_ONLY, setup_logging
 from .seeding import configure_cudnn
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ def _test(cfg, context, dirs):
         return None
     name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir)
     table = format_metrics_table(name_values, cfg.MODEL.NAME)
-    logger.info("metrics of %s on %s:\n%s", model_file, dataset.ann_file, table)
-    print(table, flush=True)
+    logger.info("metrics of %s on %s:\n%s", model_file, dataset.ann_file, table, extra=FILE_ONLY)
+    print(table, flush=True)  # the console's copy
     report = {
         "model_file": str(model_file),
         "ann_file": dataset.ann_file,
