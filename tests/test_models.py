@@ -209,6 +209,18 @@ def test_variants_forward_backward(pos, num_bp):
     assert frozen == sorted(expected)
 
 
+@pytest.mark.parametrize("depth", [0, 1, 3])
+def test_part_maps_switch_any_depth(depth):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(TRANSFORMER_DEPTH=depth)).eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        full = model(images)
+        skipped = set_part_maps(model, False)(images)
+    assert full.parts.shape == (2, 4, 16, 16) and skipped.parts is None
+    torch.testing.assert_close(skipped.heatmaps, full.heatmaps, atol=1e-6, rtol=0)
+
+
 def test_sine_full_repeats_position_embedding():
     torch.manual_seed(0)
     full = build_model(tiny_cfg(POS_EMBEDDING_TYPE="sine-full")).eval()

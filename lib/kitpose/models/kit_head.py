@@ -93,6 +93,8 @@ class Transformer(nn.Module):
         The `drop_leading` first tokens are not returned: the last layer uses them as keys and
         values only (earlier layers need their outputs).
         """
+        if not self.layers:  # TRANSFORMER_DEPTH 0: the tokens go straight to the head
+            return x[:, drop_leading:]
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             if index > 0 and repeated_pos is not None:
