@@ -16,6 +16,7 @@ from torch import nn
 
 from kitpose.config import get_default_config, load_config
 from kitpose.datasets import load_metainfo
+from kitpose.engine.inference import autocast_context
 from kitpose.engine.fastpath import eager_heatmaps, inference_heatmaps, prepare_for_inference, prepare_for_training
 from kitpose.engine.fusion import (FusedConv2d, FusedLinear, FusedResidualBlock, fuse_batchnorm,
                                    fuse_conv_activations, onednn_fusion_available, use_onednn_kernels)
@@ -153,6 +154,41 @@ def test_flip_test_in_one_batch_equals_two_eager_passes(reference):
     # the unshifted variant differs from the shifted one
     unshifted = inference_heatmaps(fast, images, FLIP_PAIRS, shift_heatmap=False, channels_last=True)
     assert (unshifted - fused).abs().max() > 1e-4
+
+
+def test_cpu_bf16_inference_stores_the_weights_autocast_would_cast(reference):
+    cfg, eager, images = reference
+    bf16_cfg = with_switches(cfg, AMP="bf16")
+    fast = prepare_for_inference(copy.deepcopy(eager), bf16_cfg)
+    convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert not any(isinstance(m, (FusedConv2d, FusedLinear)) for m in fast.modules())  # autocast needs plain ops
+    heatmaps = inference_heatmaps(fast, images, None, channels_last=True, amp="bf16")
+    assert heatmaps.dtype == torch.float32
+    # the same folded model with float32 weights, cast by the autocast at every call: identical
+    float_weights = prepare_for_inference(copy.deepcopy(eager), with_switches(cfg, CPU_KERNELS=False))
+    torch.testing.assert_close(inference_heatmaps(float_weights, images, None, channels_last=True, amp="bf16"),
+                               heatmaps, atol=0, rtol=0)
+    # bf16 moves the numbers (so this is not the float32 path) but keeps the heatmaps' peaks
+    with torch.no_grad():
+        expected = eager(images).heatmaps
+    difference = (heatmaps - expected).abs().max()
+    assert 1e-4 < difference < 0.05 * expected.abs().max()
+    peaks = expected.flatten(2).argmax(-1)
+    assert (heatmaps.flatten(2).argmax(-1) == peaks).float().mean() > 0.9
+    # the predictor's plain forward runs under the autocast too
+    with torch.inference_mode(), autocast_context("bf16", torch.device("cpu"), "TEST.AMP"):
+        assert fast(images).heatmaps.dtype == torch.bfloat16
+
+
+def test_autocast_context_per_device():
+    cpu = torch.device("cpu")
+    with autocast_context("bf16", cpu, "TEST.AMP"):
+        assert torch.is_autocast_enabled("cpu")
+    with autocast_context("fp16", cpu, "TEST.AMP"):      # fp16 autocast is CUDA only here
+        assert not torch.is_autocast_enabled("cpu")
+    with pytest.raises(ValueError, match="TEST.AMP"):
+        autocast_context("int8", cpu, "TEST.AMP")
 
 
 def test_pose_hrnet_baseline_fast_path():

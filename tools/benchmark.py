@@ -9,12 +9,13 @@ in the same run with the two paths interleaved round by round (so machine load h
 alike); a ratio is the median over rounds of (eager time / fast time) of that round.
 
 - training: forward + both losses (+ CutMix when DATASET.CUTMIX) + backward + Adam step;
-  eager = float32, contiguous; fast = channels_last, plus autocast (--amp, CUDA) and
-  torch.compile (--compile).
+  eager = float32, contiguous; fast = channels_last, plus autocast (--amp, CUDA only, as in
+  tools/train.py) and torch.compile (--compile).
 - inference: final heatmaps without and with the flip test; eager = the model as built,
   torch.no_grad, flip test as a second forward; fast = kitpose.engine.fastpath
   (TEST.FUSE_BN, TEST.CPU_KERNELS, TEST.CHANNELS_LAST, TEST.COMPILE / --compile,
-  inference_mode, both flip halves in one batch, TEST.AMP / --amp on CUDA).
+  inference_mode, both flip halves in one batch, TEST.AMP / --amp: bf16 or fp16 on CUDA
+  (default bf16 there), bf16 on the CPU (not the default: it changes the numbers).
   The largest heatmap difference between the two and whether the k-medoids parts agree
   are reported with the speeds.
 - KIT head and k-medoids share of the forward time (timed inside the inference calls),
@@ -307,6 +308,7 @@ def bench_training(cfg, base_model, args, device, amp, memory):
     fast_model = prepare_for_training(copy.deepcopy(base_model), fast_cfg, device)
     if args.compile and device.type == "cpu":
         fast_model = torch.compile(fast_model)
+    amp = amp if device.type == "cuda" else "none"  # training autocast is CUDA only (as in tools/train.py)
     steps = {"eager_fp32": TrainStep(eager_model, cfg, device, "none", False, batch, args.seed),
              "fast": TrainStep(fast_model, cfg, device, amp, True, batch, args.seed)}
     first_losses = {name: float(step()) for name, step in steps.items()}
@@ -318,8 +320,7 @@ def bench_training(cfg, base_model, args, device, amp, memory):
     results["fast_over_eager"] = paired_ratio(times["eager_fp32"], times["fast"])
     results["first_step_loss"] = first_losses
     results["step_peak_increase_mib"] = {name: memory.step_increase_mib(step) for name, step in steps.items()}
-    results["fast_settings"] = {"channels_last": True, "amp": amp if device.type == "cuda" else "none",
-                                "compile": bool(args.compile)}
+    results["fast_settings"] = {"channels_last": True, "amp": amp, "compile": bool(args.compile)}
     del steps, eager_model, fast_model
     return results
 
@@ -400,30 +401,47 @@ def bench_inference(cfg, base_model, args, device, amp, memory, flip_pairs):
     fast_cfg = cfg.clone()
     fast_cfg.defrost()
     fast_cfg.TEST.COMPILE = bool(args.compile or cfg.TEST.COMPILE)
+    amp = amp if device.type == "cuda" or amp == "bf16" else "none"  # the CPU autocasts to bf16 only
+    fast_cfg.TEST.AMP = amp
     fast_model = prepare_for_inference(copy.deepcopy(base_model), fast_cfg, device)
     channels_last = bool(fast_cfg.TEST.CHANNELS_LAST)
     shift = cfg.TEST.SHIFT_HEATMAP
 
     results = {"fast_settings": {key: bool(fast_cfg.TEST[key]) for key in
                                  ("FUSE_BN", "CPU_KERNELS", "CHANNELS_LAST", "COMPILE")}}
-    results["fast_settings"]["CPU_KERNELS"] &= device.type == "cpu" and not fast_cfg.TEST.COMPILE  # as applied
-    results["fast_settings"]["amp"] = amp if device.type == "cuda" else "none"
-    # agreement of the two paths (float32 fast path; autocast changes numbers by design)
+    results["fast_settings"]["CPU_KERNELS"] &= (device.type == "cpu" and not fast_cfg.TEST.COMPILE
+                                                and amp != "bf16")  # as applied
+    results["fast_settings"]["amp"] = amp
+    # agreement of the two paths: in float32 (the fast path's own changes), and under the autocast
+    # (which changes numbers by design); a CPU bf16 fast model holds bfloat16 weights, float32 is skipped
     with torch.no_grad():
         eager_out = eager_model(images)
-    with torch.inference_mode():
-        fast_out = fast_model(images.contiguous(memory_format=torch.channels_last) if channels_last else images)
-    # the fast path skips the part maps (nothing downstream reads them)
-    difference = {name: float((a.float() - b.float()).abs().max()) for name, a, b in
-                  zip(eager_out._fields, eager_out, fast_out) if a is not None and b is not None}
-    flip_difference = float((eager_heatmaps(eager_model, images, flip_pairs, shift)
-                             - inference_heatmaps(fast_model, images, flip_pairs, shift, channels_last)).abs().max())
-    results["max_abs_difference"] = dict(difference, flip_test_heatmaps=flip_difference)
-    if eager_out.intermediate is not None and eager_out.parts is not None:
-        num_parts = eager_out.parts.shape[1]
-        same = torch.equal(kmedoids_cosine(eager_out.intermediate.flatten(2), num_parts)[0],
-                           kmedoids_cosine(fast_out.intermediate.float().flatten(2), num_parts)[0])
-        results["kmedoids_parts_equal"] = bool(same)
+    fast_images = images.contiguous(memory_format=torch.channels_last) if channels_last else images
+    num_parts = eager_out.parts.shape[1] if eager_out.intermediate is not None and eager_out.parts is not None else 0
+
+    def same_parts(outputs):
+        return bool(torch.equal(kmedoids_cosine(eager_out.intermediate.flatten(2), num_parts)[0],
+                                kmedoids_cosine(outputs.intermediate.float().flatten(2), num_parts)[0]))
+
+    if not (device.type == "cpu" and amp == "bf16"):
+        with torch.inference_mode():
+            fast_out = fast_model(fast_images)
+        # the fast path skips the part maps (nothing downstream reads them)
+        difference = {name: float((a.float() - b.float()).abs().max()) for name, a, b in
+                      zip(eager_out._fields, eager_out, fast_out) if a is not None and b is not None}
+        flip_difference = float((eager_heatmaps(eager_model, images, flip_pairs, shift)
+                                 - inference_heatmaps(fast_model, images, flip_pairs, shift, channels_last)).abs().max())
+        results["max_abs_difference"] = dict(difference, flip_test_heatmaps=flip_difference)
+        if num_parts:
+            results["kmedoids_parts_equal"] = same_parts(fast_out)
+    if amp != "none":
+        with torch.inference_mode(), autocast_context(amp, device, "--amp"):
+            autocast_out = fast_model(fast_images)
+        results["autocast_max_abs_difference"] = {
+            "heatmaps": float((autocast_out.heatmaps.float() - eager_out.heatmaps).abs().max()),
+            "largest_eager_heatmap_value": float(eager_out.heatmaps.abs().max())}
+        if num_parts:
+            results["autocast_kmedoids_parts_equal"] = same_parts(autocast_out)
 
     variants = {
         "eager_fp32": lambda: eager_heatmaps(eager_model, images),
@@ -734,10 +752,18 @@ def print_report(report):
             print(_line(name, infer[name]))
         print(_ratio_line("fast / eager", infer["fast_over_eager"]))
         print(_ratio_line("flip: fast / eager", infer["fast_flip_over_eager_flip"]))
-        agreement = ", ".join(f"{k} {v:.2e}" for k, v in infer["max_abs_difference"].items())
-        if "kmedoids_parts_equal" in infer:
-            agreement += f"; k-medoids parts equal: {infer['kmedoids_parts_equal']}"
-        print(f"  max |fast - eager|: {agreement}")
+        if "max_abs_difference" in infer:
+            agreement = ", ".join(f"{k} {v:.2e}" for k, v in infer["max_abs_difference"].items())
+            if "kmedoids_parts_equal" in infer:
+                agreement += f"; k-medoids parts equal: {infer['kmedoids_parts_equal']}"
+            print(f"  max |fast - eager| in float32: {agreement}")
+        if "autocast_max_abs_difference" in infer:
+            autocast = infer["autocast_max_abs_difference"]
+            parts = (f"; k-medoids parts equal: {infer['autocast_kmedoids_parts_equal']}"
+                     if "autocast_kmedoids_parts_equal" in infer else "")
+            print(f"  max |fast - eager| heatmaps under {infer['fast_settings']['amp']} autocast: "
+                  f"{autocast['heatmaps']:.2e} (largest heatmap value {autocast['largest_eager_heatmap_value']:.2f})"
+                  f"{parts}")
         for name, share in infer["share_of_forward"].items():
             if share:
                 print(f"  share of the {name} forward: KIT head (incl. k-medoids) {100 * share['kit_head']:.2f}%, "

@@ -178,7 +178,7 @@ _C.TEST.FUSE_BN = True            # inference fast path: fold BatchNorm into con
 _C.TEST.CHANNELS_LAST = True      # inference fast path: channels_last
 _C.TEST.CPU_KERNELS = True        # inference fast path (CPU): oneDNN conv+ReLU(+residual), linear(+GELU)
 _C.TEST.COMPILE = False           # torch.compile the inference model (CUDA; CPU needs a C++ compiler)
-_C.TEST.AMP = "none"              # CUDA inference autocast: 'none' | 'bf16' | 'fp16'
+_C.TEST.AMP = "none"              # inference autocast: 'none' | 'bf16' (CUDA or CPU) | 'fp16' (CUDA)
 _C.TEST.NUM_VIS = 0               # test.py draws this many images with predicted skeletons
 
 # ---------------------------------------------------------------- debug

@@ -63,6 +63,14 @@ def onednn_fusion_available():
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
+def _onednn_float32_call(x, weight):
+    """The fused kernels run float32 CPU inference only: not under autograd, and not inside a CPU
+    autocast (which they would bypass); elsewhere the modules use the ordinary operators."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+
+
 class FusedConv2d(nn.Module):
     """conv -> [+ residual] -> [ReLU] as one oneDNN kernel on float32 CPU tensors.
 
@@ -88,8 +96,7 @@ class FusedConv2d(nn.Module):
                 f"kernel_size={tuple(self.weight.shape[2:])}, stride={tuple(self.stride)}, relu={self.relu}")
 
     def _use_onednn(self, x):
-        return (x.device.type == "cpu" and x.dtype == torch.float32 and self.weight.dtype == torch.float32
-                and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)))
+        return _onednn_float32_call(x, self.weight)
 
     def forward(self, x, residual=None):
         if self._use_onednn(x):
@@ -205,8 +212,7 @@ class FusedLinear(nn.Module):
         return f"{self.weight.shape[1]}, {self.weight.shape[0]}, gelu={self.gelu}"
 
     def forward(self, x):
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and self.weight.dtype == torch.float32
-                and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))):
+        if _onednn_float32_call(x, self.weight):
             weight = self.packed_weight.get(self.weight)
             if self.gelu:
                 return torch.ops.mkldnn._linear_pointwise(x, weight, self.bias, "gelu", [], "none")

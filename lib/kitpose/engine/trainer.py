@@ -75,7 +75,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
             images, target, mix = cutmix_batch(images, target, target_weight)
         if cfg.TRAIN.CHANNELS_LAST:
             images = images.contiguous(memory_format=torch.channels_last)
-        with autocast_context(cfg.TRAIN.AMP, device, "TRAIN.AMP"):
+        with autocast_context(cfg.TRAIN.AMP if device.type == "cuda" else "none", device, "TRAIN.AMP"):
             outputs = model(images)
         loss, parts = criterion(_float_outputs(outputs), target, target_weight, mix=mix)
         # one device sync for the total and every term

@@ -189,5 +189,6 @@ class PosePredictor:
     @torch.no_grad()
     def forward(self, inputs):
         """Plain forward pass (no flip test) of normalised crops -> ModelOutput on the CPU."""
-        outputs = self.model(inputs.to(self.device))
+        with torch.inference_mode(), autocast_context(self.cfg.TEST.AMP, self.device, "TEST.AMP"):
+            outputs = self.model(inputs.to(self.device))
         return type(outputs)(*(None if t is None else t.float().cpu() for t in outputs))
