@@ -349,7 +349,7 @@ def attach_share_timers(model, device):
     totals = {name: {"wall": 0.0, "cpu": 0.0, "images": 0} for name in ("forward", "head", "head_linear", "kmedoids")}
     head = getattr(model, "channelformer", None)
     timed = [("forward", model), ("head", head)]
-    if head is not None:
+    if head is not None and device.type == "cpu":  # on CUDA a sync after every linear layer would distort the run
         timed += [("head_linear", module) for module in head.modules() if isinstance(module, (nn.Linear, FusedLinear))]
     handles = []
     for name, module in timed:
@@ -654,8 +654,9 @@ def head_rates(results, macs):
         rest_seconds = share["forward_wall_s"] - share["head_wall_s"]
         report[name] = {"head_mac_share": head_macs / macs[name]["total"],
                         "head_gmacs_per_s": head_macs * share["images"] / share["head_wall_s"] / 1e9,
-                        "head_linear_gmacs_per_s": linear_macs * share["images"] / share["head_linear_wall_s"] / 1e9,
                         "rest_gmacs_per_s": rest_macs * share["images"] / rest_seconds / 1e9}
+        if share["head_linear_wall_s"] > 0:  # timed on the CPU only
+            report[name]["head_linear_gmacs_per_s"] = linear_macs * share["images"] / share["head_linear_wall_s"] / 1e9
     return report
 
 
@@ -771,10 +772,11 @@ def print_report(report):
                       f"{100 * share['kmedoids_cpu_time']:.2f}%)")
                 rates = report["kit_head_rates"].get(name)
                 if rates:
+                    linear = (f"; its linear layers alone {100 * share['kit_head_linear_layers']:.2f}% of the "
+                              f"forward time at {rates['head_linear_gmacs_per_s']:.1f} GMAC/s"
+                              if "head_linear_gmacs_per_s" in rates else "")
                     print(f"    KIT head: {100 * rates['head_mac_share']:.2f}% of the multiply-adds at "
-                          f"{rates['head_gmacs_per_s']:.1f} GMAC/s; its linear layers alone "
-                          f"{100 * share['kit_head_linear_layers']:.2f}% of the forward time at "
-                          f"{rates['head_linear_gmacs_per_s']:.1f} GMAC/s; rest of the forward "
+                          f"{rates['head_gmacs_per_s']:.1f} GMAC/s{linear}; rest of the forward "
                           f"{rates['rest_gmacs_per_s']:.1f} GMAC/s")
         if report.get("cpu_gemm_gmacs_per_s"):
             print(f"  oneDNN float32 GEMM 1024x2048x2048, packed weight, {report['environment']['threads']} "
