@@ -7,15 +7,16 @@ its ReLU / residual addition and a linear layer with its GELU in one pass
 (TEST.CPU_KERNELS; not combined with TEST.COMPILE, which fuses by itself, or with a CPU
 bf16 autocast, which needs the plain operators), channels_last (TEST.CHANNELS_LAST),
 optional torch.compile (TEST.COMPILE), `torch.inference_mode`, autocast (TEST.AMP: bf16 or
-fp16 on CUDA, bf16 on the CPU; not the default, it changes the numbers), and the flip test with the original and mirrored images in ONE
-batch. Outputs equal the eager float32 model's to ~1e-5 (tests/test_fastpath.py); the
-k-medoids body parts are the same.
+fp16 on CUDA, bf16 on the CPU; not the default, it changes the numbers), and the flip test
+with the original and mirrored images in ONE batch. Outputs equal the eager float32
+model's to ~1e-5 (tests/test_fastpath.py); the k-medoids body parts are the same.
 
-Training (`prepare_for_training`): no part maps (no loss reads them), channels_last (TRAIN.CHANNELS_LAST), optional
-torch.compile (TRAIN.COMPILE, CUDA); autocast is applied per step (TRAIN.AMP). On CPU,
-channels_last training is faster but PyTorch's CPU BatchNorm computes batch statistics for
-channels_last input less precisely (gradients move by up to ~1% on the reference model),
-so TRAIN.CHANNELS_LAST stays off by default; on CUDA it pairs with autocast.
+Training (`prepare_for_training`): no part maps (no loss reads them), channels_last
+(TRAIN.CHANNELS_LAST), optional torch.compile (TRAIN.COMPILE, CUDA); autocast is applied
+per step (TRAIN.AMP, CUDA). On CPU, channels_last training is faster but PyTorch's CPU
+BatchNorm computes batch statistics for channels_last input less precisely (gradients move
+by up to ~1% on the reference model), so TRAIN.CHANNELS_LAST stays off by default; on CUDA
+it pairs with autocast.
 
 `eager_heatmaps` is the plain reference: a float32 model as built, `torch.no_grad`, and
 the flip test as a second forward pass.
