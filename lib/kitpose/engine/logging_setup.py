@@ -24,7 +24,7 @@ class RunDirs:
     log_file: Path
 
 
-class _TqdmConsoleHandler(logging.StreamHandler):
+class TqdmConsoleHandler(logging.StreamHandler):
     """Console lines printed through tqdm so they do not break progress bars."""
 
     def emit(self, record):
@@ -57,7 +57,7 @@ def setup_logging(cfg, phase, is_main=True):
             root.removeHandler(handler)
             handler.close()
     formatter = logging.Formatter(LOG_FORMAT)
-    console = _TqdmConsoleHandler()
+    console = TqdmConsoleHandler()
     console.setFormatter(formatter)
     console.addFilter(lambda record: not getattr(record, "kitpose_file_only", False))
     handlers = [console]

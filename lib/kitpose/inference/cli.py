@@ -17,11 +17,11 @@ import os
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from kitpose.codecs import get_final_preds
 from kitpose.config import load_config
 from kitpose.engine.cli import USER_ERRORS
+from kitpose.engine.logging_setup import TqdmConsoleHandler
 from kitpose.engine.testing import load_model_weights
 from kitpose.models import build_model
 from kitpose.models.export import DEFAULT_OPSET, export_model_onnx, onnx_parity
@@ -39,20 +39,10 @@ ERRORS = USER_ERRORS + (BoxFileError, OSError)
 PARITY_TOLERANCE = 1e-4
 
 
-class _TqdmHandler(logging.StreamHandler):
-    """Console log lines that do not break the progress bar."""
-
-    def emit(self, record):
-        try:
-            tqdm.write(self.format(record), file=self.stream)
-        except Exception:  # logging must never raise into the caller
-            self.handleError(record)
-
-
 def _console_logging():
     """A console handler on the root logger for the duration of one command (returned for removal)."""
     root = logging.getLogger()
-    handler = _TqdmHandler()
+    handler = TqdmConsoleHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
