@@ -37,7 +37,7 @@ test-onnx: install-onnx
 DEMO_CFG := experiments/synthetic/kitpose_demo_cpu.yaml
 DEMO_DATA := data/synthetic_ap10k
 DEMO_RUN := output/ap10k/kitpose_part/kitpose_demo_cpu
-DEMO_SAMPLES ?= ../shared/data/samples/ap10k
+DEMO_SAMPLES ?= tests/data/samples/ap10k
 DEMO_START := $(shell date +%s)
 
 demo: install

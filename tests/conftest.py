@@ -1,8 +1,12 @@
 """Shared test fixtures.
 
-Tests that compare against the published implementation read `../shared`
-(beside the repository root). When it is absent they are skipped with a
-message saying where it was looked for; under CI (CI=true) its absence fails.
+The reference outputs of the published implementation and the real sample
+images live in the repository, under ``tests/data/`` (see
+``tests/data/README.md`` for each file's source and licence), so every test
+runs in a fresh clone.
+
+``KITPOSE_REFERENCE_DIR``, when set, replaces ``tests/data/reference`` (to run
+the same tests against a fuller reference set); it must name an existing folder.
 """
 import os
 from pathlib import Path
@@ -10,16 +14,17 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+TESTS_DATA_DIR = REPO_ROOT / "tests" / "data"
 
 
-def _require(path):
-    if path.exists():
-        return path
-    message = f"{path} not found: these tests need ../shared beside the repository root"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+def _reference_dir():
+    override = os.environ.get("KITPOSE_REFERENCE_DIR")
+    if not override:
+        return TESTS_DATA_DIR / "reference"
+    path = Path(override).expanduser().resolve()
+    if not path.is_dir():
+        pytest.fail(f"KITPOSE_REFERENCE_DIR={override!r} is not a folder")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -29,18 +34,25 @@ def repo_root():
 
 @pytest.fixture(scope="session")
 def reference_dir():
-    return _require(SHARED_DIR / "reference")
+    return _reference_dir()
 
 
 @pytest.fixture(scope="session")
 def samples_dir():
-    return _require(SHARED_DIR / "data" / "samples")
+    return TESTS_DATA_DIR / "samples"
 
 
 @pytest.fixture(scope="session")
 def reference_fixture(reference_dir):
     import torch
     return torch.load(reference_dir / "kitpose_tiny_ap10k_reference.pt", weights_only=False)
+
+
+@pytest.fixture(scope="session")
+def pipeline_reference(reference_dir):
+    """Outputs of the published data pipeline; its ``README`` key documents every field."""
+    import torch
+    return torch.load(reference_dir / "pipeline_reference.pt", weights_only=False)
 
 
 @pytest.fixture(scope="session")

@@ -52,40 +52,52 @@ def test_wrong_keypoint_count_names_annotation_and_file(tiny_root):
 def test_bad_and_outside_boxes_are_skipped_or_clipped_and_counted(tiny_root, caplog):
     width, height = 96, 80
     inside = (10, 12, 50, 40)
-    # HRNet clean box: near corner clipped to (0, 30), far corner min(image - 1, near + size - 1) = (49, 79)
+    # clean box: near corner clipped to (0, 30), far corner min(image - 1, near + size - 1) = (49, 79)
     partly_outside = (-10, 30, 50, 70)
     annotations = [
         instance(1, 1, inside, box_keypoints(inside, K)),
         instance(2, 1, partly_outside, box_keypoints((0, 30, 49, 49), K)),
-        instance(3, 2, (20, 20, 0, 30), box_keypoints(inside, K)),      # zero width
-        instance(4, 2, (20, 20, 30, -5), box_keypoints(inside, K)),     # negative height
+        instance(3, 2, (20, 20, 0, 30), box_keypoints(inside, K)),      # zero width, so area 0
+        instance(4, 2, (20, 20, 30, -5), box_keypoints(inside, K)),     # negative height, so area < 0
         instance(5, 2, (120, 10, 30, 30), box_keypoints(inside, K)),    # right of the image
         instance(6, 2, inside, box_keypoints(inside, K), iscrowd=1),
+        instance(7, 2, (20, 20, 0, 30), box_keypoints(inside, K), area=12.0),  # zero width, area > 0: kept
+        instance(8, 2, (20, 20, 0.5, 0.5), box_keypoints(inside, K)),   # under 1 px: scale 0
     ]
     make_tiny_dataset(tiny_root, K, annotations=annotations, image_size=(width, height))
     with caplog.at_level(logging.INFO, logger="kitpose.datasets"):
         ds = build(tiny_root)
-    assert ds.ann_ids.tolist() == [1, 2]
-    assert "skipped 3 annotation(s) with invalid box" in caplog.text
+    assert ds.ann_ids.tolist() == [1, 2, 7]
+    assert "skipped 3 annotation(s) with an empty box after clipping or area <= 0" in caplog.text
     assert "skipped 1 annotation(s) with crowd" in caplog.text
+    assert "skipped 1 annotation(s) with a box under 1 px (scale 0)" in caplog.text
     assert "clipped 1 box(es)" in caplog.text
     # the clean box (x 0, y 30, w 49, h 49) sets centre and scale
     np.testing.assert_allclose(ds.centers[1], [24.5, 54.5])
     np.testing.assert_allclose(ds.scales[1], [49 / 200 * 1.25, 49 / 200 * 1.25], rtol=1e-6)
-    image, *_ = ds[1]
-    assert np.isfinite(image.numpy()).all()
+    # the zero-width box: clean height 29, the width follows from the aspect ratio
+    np.testing.assert_allclose(ds.scales[2], [29 / 200 * 1.25, 29 / 200 * 1.25], rtol=1e-6)
+    for index in range(3):
+        image, *_ = ds[index]
+        assert np.isfinite(image.numpy()).all() and image.std() > 0
 
 
-def test_instances_without_visible_keypoints_are_skipped_and_counted(tiny_root, caplog):
+def test_instances_without_keypoints_are_skipped_and_counted(tiny_root, caplog):
     box = (10, 12, 50, 40)
     invisible = box_keypoints(box, K, visibility=0)
     annotations = [instance(1, 1, box, box_keypoints(box, K)), instance(2, 2, box, invisible),
-                   instance(3, 2, box, np.full((K, 3), -1.0) * [1, 1, 0])]   # AnimalKingdom style (-1, -1, 0)
+                   instance(3, 2, box, np.full((K, 3), -1.0) * [1, 1, 0]),  # AnimalKingdom style (-1, -1, 0)
+                   instance(4, 2, box, np.zeros((K, 3)), num_keypoints=3),   # no num_keypoints 0, every value 0
+                   instance(5, 2, box, invisible, num_keypoints=2)]          # labelled x, y, all v = 0: kept
     make_tiny_dataset(tiny_root, K, annotations=annotations)
     with caplog.at_level(logging.WARNING, logger="kitpose.datasets"):
         ds = build(tiny_root)
-    assert ds.ann_ids.tolist() == [1]
-    assert "skipped 2 annotation(s) with no visible keypoint" in caplog.text
+    assert ds.ann_ids.tolist() == [1, 5]
+    assert "skipped 2 annotation(s) with num_keypoints 0" in caplog.text
+    assert "skipped 1 annotation(s) with all keypoint values 0" in caplog.text
+    # the kept unlabelled instance trains nothing: all its joints weigh 0
+    _, target, target_weight, _ = ds[1]
+    assert target_weight.sum() == 0 and target.abs().sum() == 0
 
 
 def test_missing_annotation_file_names_path_and_layout(tmp_path):
@@ -158,13 +170,15 @@ def test_detection_file_problems(tiny_root, caplog):
         build(tiny_root, False, "TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(missing))
     dets = tiny_root / "dets.json"
     dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [5, 5, 30, 30], "score": 0.9},
+                                {"image_id": 2, "category_id": 1, "bbox": [5, 5, 0, 0], "score": 0.9},
                                 {"image_id": 2, "category_id": 1, "bbox": [5, 5, 0, 30], "score": 0.9},
                                 {"image_id": 2, "category_id": 1, "bbox": [5, 5, 20, 30], "score": 0.1}]))
     with caplog.at_level(logging.WARNING, logger="kitpose.datasets"):
         ds = build(tiny_root, False, "TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(dets),
                    "TEST.IMAGE_THRE", "0.5")
-    assert len(ds) == 1 and ds.image_ids.tolist() == [1] and ds.ann_ids.tolist() == [-1]
-    assert "skipped 1 detection(s) with w or h <= 0" in caplog.text
+    # the 0 x 30 box is a valid crop (its width follows from the aspect ratio); 0 x 0 is not
+    assert len(ds) == 2 and ds.image_ids.tolist() == [1, 2] and ds.ann_ids.tolist() == [-1, -1]
+    assert "skipped 1 detection(s) with w and h <= 0 (scale 0)" in caplog.text
     dets.write_text(json.dumps([{"image_id": 99, "category_id": 1, "bbox": [5, 5, 30, 30], "score": 0.9}]))
     with pytest.raises(AnnotationError, match=r"image ids \[99\].*train\.json"):
         build(tiny_root, False, "TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(dets))

@@ -10,7 +10,7 @@ from kitpose.codecs import affine_transform_points, box_to_center_scale, get_aff
 from kitpose.config import load_config
 from kitpose.datasets import BUILTIN_METAINFO, MetainfoError, build_dataset, load_metainfo
 from kitpose.datasets.transforms import TopDownAugmentation, normalize_image, read_image
-from tiny_coco import custom_opts, make_tiny_dataset, tiny_metainfo
+from tiny_coco import tiny_metainfo
 
 META_FIELDS = ("keypoints", "flip_pairs", "upper_body_ids", "lower_body_ids", "skeleton")
 
@@ -31,7 +31,9 @@ def test_builtin_metainfo_matches_reference(reference_dir, name):
     for field in META_FIELDS:
         assert getattr(meta, field) == reference[field], field
     assert meta.joint_weights.dtype == np.float32 and meta.sigmas.dtype == np.float32
-    np.testing.assert_allclose(meta.joint_weights, reference["joint_weights"], rtol=1e-6)
+    # the published AP-10K and COCO loaders define 1.2 / 1.5 weights but never apply them
+    applied = np.ones(meta.num_keypoints) if name in ("ap10k", "coco") else reference["joint_weights"]
+    np.testing.assert_allclose(meta.joint_weights, applied, rtol=1e-6)
     np.testing.assert_allclose(meta.sigmas, reference["sigmas"], rtol=1e-6)
 
 
@@ -70,7 +72,7 @@ def test_ap10k_sample_test_pipeline_is_exact(samples_dir):
     ds = build_dataset(cfg, is_train=False)
     coco = json.loads((samples_dir / "ap10k" / "test_ap10k.json").read_text())
     assert len(ds) == 2 and ds.metric == "oks" and not ds.is_train
-    assert list(ds.image_size) == [256, 256] and list(ds.heatmap_size) == [64, 64]
+    assert ds.codec.image_size == (256, 256) and ds.codec.heatmap_size == (64, 64)
     for index, ann in enumerate(coco["annotations"]):
         image, target, target_weight, meta = ds[index]
         assert meta["ann_id"] == ann["id"] and meta["image_id"] == ann["image_id"]
@@ -78,30 +80,36 @@ def test_ap10k_sample_test_pipeline_is_exact(samples_dir):
         assert image.shape == (3, 256, 256) and image.dtype == torch.float32
         assert target.shape == (17, 64, 64) and target_weight.shape == (17, 1)
 
-        # the crop is the GT box (clipped to the image) through the HRNet box -> centre/scale rule
+        # the crop is the GT box (clipped to the image) through the AP-10K box -> centre/scale rule
         file_image = cv2.cvtColor(cv2.imread(meta["image_file"]), cv2.COLOR_BGR2RGB)
         x, y, w, h = ann["bbox"]
         height, width = file_image.shape[:2]
         x2, y2 = min(width - 1, x + max(0, w - 1)), min(height - 1, y + max(0, h - 1))
         center, scale = box_to_center_scale([x, y, x2 - x, y2 - y], 1.0)
-        np.testing.assert_allclose(meta["center"], center, rtol=1e-6)
-        np.testing.assert_allclose(meta["scale"], scale, rtol=1e-6)
+        np.testing.assert_array_equal(meta["center"], center)
+        np.testing.assert_array_equal(meta["scale"], scale)
         matrix = get_affine_transform(center, scale, 0, (256, 256))
         expected = normalize_image(cv2.warpAffine(file_image, matrix, (256, 256), flags=cv2.INTER_LINEAR))
-        np.testing.assert_allclose(image.numpy(), expected, atol=1e-6)
+        np.testing.assert_array_equal(image.numpy(), expected)
 
         keypoints = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
         visible = keypoints[:, 2] > 0
         np.testing.assert_array_equal(meta["joints_vis"], visible.astype(np.float32))
         np.testing.assert_allclose(meta["joints"][visible, :2],
-                                   affine_transform_points(keypoints[visible, :2], matrix), atol=1e-3)
-        # every visible joint's Gaussian peaks (value 1) at its rounded heatmap position
-        peaks = target.flatten(1).argmax(1).numpy()
-        expected_peaks = np.floor(meta["joints"][:, :2] / 4 + 0.5).astype(int)
+                                   affine_transform_points(keypoints[visible, :2], matrix), atol=1e-9)
+        # the heatmap joints come from the same construction at 64 x 64 (not input / 4)
+        heatmap_matrix = get_affine_transform(center, scale, 0, (64, 64))
+        heatmap_joints = affine_transform_points(keypoints[visible, :2], heatmap_matrix)
+        np.testing.assert_allclose(meta["heatmap_joints"][visible], heatmap_joints, atol=1e-9)
+        assert np.abs(heatmap_joints - meta["joints"][visible, :2] / 4).max() > 0.05
+        # each visible joint: a whole-map Gaussian centred on the sub-pixel heatmap joint
         drawn = target_weight[:, 0].numpy() > 0
         assert drawn.sum() == visible.sum()
-        np.testing.assert_array_equal(peaks[drawn], expected_peaks[drawn, 1] * 64 + expected_peaks[drawn, 0])
-        assert torch.all(target[~torch.from_numpy(drawn)] == 0)
+        ys, xs = np.mgrid[0:64, 0:64]
+        for joint, (mu_x, mu_y) in zip(np.flatnonzero(drawn), heatmap_joints):
+            gaussian = np.exp(-((xs - mu_x) ** 2 + (ys - mu_y) ** 2) / 8.0)
+            np.testing.assert_allclose(target[joint].numpy(), gaussian, atol=1e-6)
+        assert (target[~torch.from_numpy(drawn)] == 0).all()
 
 
 def test_ak_sample_subfolders_invisible_joints_and_pck_metric(samples_dir):
@@ -110,9 +118,9 @@ def test_ak_sample_subfolders_invisible_joints_and_pck_metric(samples_dir):
     assert ds.metric == "pck" and len(ds) == 2
     _, _, target_weight, meta = ds[1]
     assert meta["image_file"].endswith("AAOYRUDX/AAOYRUDX_f000028.jpg")
-    # AnimalKingdom marks missing joints as (-1, -1, 0): no target, zeroed coordinates
+    # AnimalKingdom marks missing joints as (-1, -1, 0): no target; the coordinates stay as written
     assert meta["joints_vis"].sum() == 6 == target_weight.sum()
-    assert np.all(meta["joints"][meta["joints_vis"] == 0] == 0)
+    assert np.all(meta["joints"][meta["joints_vis"] == 0, :2] == -1)
 
 
 def test_coco_sample_detector_boxes(samples_dir):
@@ -124,12 +132,18 @@ def test_coco_sample_detector_boxes(samples_dir):
     detections = [d for d in json.loads(bbox_file.read_text()) if d["category_id"] == 1 and d["score"] >= 0.2]
     assert 0 < len(ds) == len(detections) < 118
     np.testing.assert_array_equal(ds.ann_ids, -1)
-    np.testing.assert_allclose(ds.scores, [d["score"] for d in detections], rtol=1e-6)
+    # as published, detector boxes score 1 unless TEST.USE_DET_SCORE
+    np.testing.assert_array_equal(ds.scores, 1.0)
+    with_scores = build_dataset(load_config(None, opts + ["TEST.USE_DET_SCORE", "true"]), is_train=False)
+    np.testing.assert_allclose(with_scores.scores, [d["score"] for d in detections], rtol=1e-6)
     _, target, target_weight, meta = ds[3]
-    center, scale = box_to_center_scale(detections[3]["bbox"], 1.0)
-    np.testing.assert_allclose(meta["center"], center, rtol=1e-6)
-    np.testing.assert_allclose(meta["scale"], scale, rtol=1e-6)
-    assert meta["ann_id"] == -1 and meta["score"] == pytest.approx(detections[3]["score"], rel=1e-6)
+    # the COCO loader's centre is x + (w - 1) / 2
+    x, y, w, h = detections[3]["bbox"]
+    center, scale = box_to_center_scale(detections[3]["bbox"], 1.0, ds.meta.box_convention)
+    np.testing.assert_allclose(center, [x + (w - 1) / 2, y + (h - 1) / 2], rtol=1e-6)
+    np.testing.assert_array_equal(meta["center"], center)
+    np.testing.assert_array_equal(meta["scale"], scale)
+    assert meta["ann_id"] == -1 and meta["score"] == 1.0
     assert meta["image_id"] == detections[3]["image_id"]
     assert target_weight.sum() == 0 and target.abs().sum() == 0
     # GT boxes of the same file: crowd-free instances with at least one visible keypoint (12 of 14)
@@ -181,121 +195,22 @@ def test_flip_mirrors_crop_and_swaps_pairs(samples_dir):
     ds.augmentation = augmentation(True)
     flip_image, _, flip_weight, flipped = ds[0]
 
-    # HRNet flips the image array, then warps; we warp the unflipped image with the composed matrix
+    # as published: the image array is flipped, then warped
     file_image = read_image(flipped["image_file"])
     matrix = get_affine_transform(flipped["center"], flipped["scale"], 0, (256, 256))
     expected = normalize_image(cv2.warpAffine(np.ascontiguousarray(file_image[:, ::-1]), matrix, (256, 256),
                                               flags=cv2.INTER_LINEAR))
-    assert np.abs(flip_image.numpy() - expected).max() < 3.0 / 255 / 0.224
-    # the flipped crop is the mirrored crop (HRNet's pixel-index flip: x -> 256 - x)
-    assert np.abs(flip_image.numpy()[:, :, 1:] - plain_image.numpy()[:, :, ::-1][:, :, :-1]).mean() < 0.02
+    np.testing.assert_array_equal(flip_image.numpy(), expected)
+    # with the (w - 1)-aligned crop the flipped crop is the mirrored crop, column x -> 255 - x
+    assert np.abs(flip_image.numpy() - plain_image.numpy()[:, :, ::-1]).mean() < 0.01
 
     permutation = np.arange(17)
     pairs = np.asarray(ds.meta.flip_pairs)
     permutation[pairs[:, 0]], permutation[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
     np.testing.assert_array_equal(flipped["joints_vis"], plain["joints_vis"][permutation])
     visible = flipped["joints_vis"] > 0
-    np.testing.assert_allclose(flipped["joints"][visible, 0], 256 - plain["joints"][permutation][visible, 0],
+    np.testing.assert_allclose(flipped["joints"][visible, 0], 255 - plain["joints"][permutation][visible, 0],
                                atol=1e-3)
     np.testing.assert_allclose(flipped["joints"][visible, 1], plain["joints"][permutation][visible, 1], atol=1e-3)
-    np.testing.assert_array_equal(flip_weight[:, 0].numpy(), plain_weight[permutation, 0].numpy())
-
-
-def test_records_are_parsed_once(samples_dir, monkeypatch):
-    ds = build_dataset(load_config(None, sample_opts(samples_dir, "ap10k", "test_ap10k.json", 17)), is_train=True)
-
-    def no_parsing(*args, **kwargs):
-        raise AssertionError("annotation file parsed again")
-    monkeypatch.setattr(json, "load", no_parsing)
-    monkeypatch.setattr(json, "loads", no_parsing)
-    for _ in range(3):
-        ds[0], ds[1]
-
-
-# ---------------------------------------------------------------- layouts and custom datasets
-@pytest.mark.parametrize("name, num_joints, ann, image_dir, image_set", [
-    ("ap10k", 17, "annotations/ap10k-val-split1.json", "data", "val"),
-    ("animalpose", 20, "annotations/animalpose_val.json", "", "val"),
-    ("ak", 23, "annotation/ak_P3_mammal/test.json", "dataset", "test"),
-    ("coco", 17, "annotations/person_keypoints_val2017.json", "images/val2017", "val2017"),
-])
-def test_published_layouts(tmp_path, name, num_joints, ann, image_dir, image_set):
-    make_tiny_dataset(tmp_path / "root", num_joints, ann_path=ann, image_dir=image_dir)
-    opts = ["DATA_DIR", str(tmp_path), "DATASET.ROOT", "root", "DATASET.DATASET", name,
-            "DATASET.TEST_SET", image_set, "MODEL.NUM_JOINTS", str(num_joints)]
-    ds = build_dataset(load_config(None, opts), is_train=False)
-    assert ds.ann_file == str(tmp_path / "root" / ann)
-    assert ds.meta.name == name and ds.metric == ("pck" if name == "ak" else "oks")
-    assert ds[1][3]["image_file"] == str((tmp_path / "root" / image_dir / "sub/b.jpg"))
-
-
-def test_joint_weights_scale_target_weights(tmp_path):
-    make_tiny_dataset(tmp_path, 4)
-    (tmp_path / "meta.json").write_text(json.dumps(tiny_metainfo(4)))
-    plain = build_dataset(load_config(None, custom_opts(tmp_path)), is_train=False)
-    weighted = build_dataset(load_config(None, custom_opts(tmp_path) + ["LOSS.USE_DIFFERENT_JOINTS_WEIGHT", "True"]),
-                             is_train=False)
-    np.testing.assert_allclose(weighted[0][2][:, 0].numpy(), plain[0][2][:, 0].numpy() * [1.0, 1.5, 1.0, 1.5])
-
-
-def test_custom_four_keypoint_dataset_from_yaml(tmp_path):
-    make_tiny_dataset(tmp_path, 4, ann_path="annotations/train.json")
-    make_tiny_dataset(tmp_path, 4, ann_path="annotations/val.json")
-    (tmp_path / "meta.json").write_text(json.dumps(tiny_metainfo(4)))
-    yaml_path = tmp_path / "tiny.yaml"
-    yaml_path.write_text(f"""
-DATASET:
-  DATASET: custom
-  ROOT: {tmp_path}
-  META: meta.json
-  TRAIN_ANN: annotations/train.json
-  TEST_ANN: annotations/val.json
-  IMAGE_DIR: images
-  PROB_HALF_BODY: 0.5
-  NUM_JOINTS_HALF_BODY: 2
-MODEL:
-  NUM_JOINTS: 4
-  IMAGE_SIZE: [64, 48]
-  HEATMAP_SIZE: [16, 12]
-  SIGMA: 1
-""")
-    cfg = load_config(str(yaml_path))
-    train = build_dataset(cfg, is_train=True)
-    image, target, target_weight, meta = train[0]
-    assert train.meta.name == "tiny_animal" and train.meta.num_keypoints == 4
-    assert image.shape == (3, 48, 64) and target.shape == (4, 12, 16) and target_weight.shape == (4, 1)
-    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=2)))
-    assert batch[3]["joints"].shape == (2, 4, 3) and batch[3]["image_id"].tolist() == [1, 2]
-
-    test = build_dataset(cfg, is_train=False)
-    assert test.ann_file == str(tmp_path / "annotations" / "val.json") and test.metric == "oks"
-    gt = json.loads((tmp_path / "annotations" / "val.json").read_text())["annotations"]
-    keypoints = np.array([a["keypoints"] for a in gt], dtype=np.float64).reshape(2, 4, 3)
-    boxes = np.concatenate([test.centers, test.scales, test.scales.prod(1, keepdims=True) * 200 ** 2,
-                            np.ones((2, 1))], axis=1)
-    preds = keypoints.copy()
-    preds[:, :, 2] = 0.9
-    results, primary = test.evaluate(preds, boxes, test.image_ids, test.ann_ids, str(tmp_path / "out"))
-    assert primary == pytest.approx(1.0) and results["AP"] == pytest.approx(1.0)
-    assert (tmp_path / "out" / "results" / "keypoints_val_results.json").is_file()
-    preds[:, :, :2] += 6.0
-    results, primary = test.evaluate(preds, boxes, test.image_ids, test.ann_ids, str(tmp_path / "out"))
-    assert primary < 0.5
-
-
-@pytest.mark.parametrize("name, ann, num_joints, primary_name", [
-    ("ap10k", "test_ap10k.json", 17, "AP"),
-    ("coco", "test_coco.json", 17, "AP"),
-    ("ak", "test_animalkingdom.json", 23, "Mean"),
-])
-def test_ground_truth_as_predictions_scores_perfectly(samples_dir, tmp_path, name, ann, num_joints, primary_name):
-    ds = build_dataset(load_config(None, sample_opts(samples_dir, name, ann, num_joints)), is_train=False)
-    preds = ds.joints.copy()
-    preds[:, :, 2] = 0.9
-    boxes = np.concatenate([ds.centers, ds.scales, ds.scales.prod(1, keepdims=True) * 200 ** 2,
-                            ds.scores[:, None]], axis=1)
-    results, primary = ds.evaluate(preds, boxes, ds.image_ids, ds.ann_ids, str(tmp_path))
-    assert primary == results[primary_name] == pytest.approx(1.0)
-    preds[:, :, :2] += 0.05 * ds.scales[:, None, :] * 200   # a shift of 5% of the padded box
-    results, primary = ds.evaluate(preds, boxes, ds.image_ids, ds.ann_ids, str(tmp_path))
-    assert primary < 0.9
+    # invisible joints of a flipped sample are zeroed, as published
+    assert np.all(flipped["joints"][~visible, :2] == 0)

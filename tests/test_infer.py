@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from kitpose.codecs import HeatmapCodec
 from kitpose.config import load_config
 from kitpose.datasets import TopDownCocoDataset, load_metainfo
 from kitpose.engine.distributed import RunContext
@@ -62,8 +63,8 @@ def test_predictor_reproduces_the_test_pipeline(predictor, samples_dir):
     coco = samples_dir / "coco"
     cfg = predictor.cfg
     # the model's metainfo (its flip pairs drive the flip test); COCO people also have 17 keypoints
-    dataset = TopDownCocoDataset(coco / "test_coco.json", coco, predictor.meta, cfg.MODEL.IMAGE_SIZE,
-                                 cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, is_train=False, use_gt_bbox=False,
+    dataset = TopDownCocoDataset(coco / "test_coco.json", coco, predictor.meta, predictor.codec,
+                                 is_train=False, use_gt_bbox=False,
                                  bbox_file=coco / "test_coco_det_AP_H_56.json", image_thre=0.9)
     loader = torch.utils.data.DataLoader(dataset, batch_size=predictor.batch_size, shuffle=False)
     context = RunContext(distributed=False, rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
@@ -111,8 +112,9 @@ def test_predictor_whole_image_and_empty(predictor, samples_dir):
     assert np.isfinite(whole.keypoints).all() and 0 < whole.scores[0] <= 1
     assert len(predictor.predict(image, np.zeros((0, 4)))) == 0
     # crops of the same box are what the network sees: RGB, ImageNet-normalised
-    crop, center, scale = crop_input(image, [0, 0, image.shape[1], image.shape[0]], (64, 64), color_rgb=True)
-    bgr_crop, _, _ = crop_input(image, [0, 0, image.shape[1], image.shape[0]], (64, 64), color_rgb=False)
+    codec = HeatmapCodec((64, 64), (16, 16), 2.0)
+    crop, center, scale = crop_input(image, [0, 0, image.shape[1], image.shape[0]], codec, color_rgb=True)
+    bgr_crop, _, _ = crop_input(image, [0, 0, image.shape[1], image.shape[0]], codec, color_rgb=False)
     assert crop.shape == (3, 64, 64) and not np.allclose(crop, bgr_crop)
     np.testing.assert_allclose(center, [image.shape[1] / 2, image.shape[0] / 2])
 

@@ -1,7 +1,7 @@
 """Heatmap losses and the training criterion.
 
 The adaptive MSE and GHRL values and gradients are compared with the published
-implementation's `loss_case` in ../shared/reference (skipped with a message when absent).
+implementation's `loss_case` in tests/data/reference.
 """
 from collections import namedtuple
 

@@ -9,7 +9,7 @@ each instance.
     # the AP-10K sample folder (annotation file beside its images) with the published augmentation:
     python tools/browse_dataset.py --cfg experiments/ap10k/kitpose/kitpose_w32_256x256.yaml \
         --out output/browse_ap10k_sample.png \
-        DATASET.ROOT ../shared/data/samples/ap10k DATASET.TRAIN_ANN test_ap10k.json DATASET.IMAGE_DIR .
+        DATASET.ROOT tests/data/samples/ap10k DATASET.TRAIN_ANN test_ap10k.json DATASET.IMAGE_DIR .
 """
 import argparse
 import logging

@@ -1,84 +1,157 @@
-"""Top-down box geometry and affine transforms (HRNet conventions).
+"""Top-down box geometry and the published crop transform.
 
 A box is described by its centre and a ``scale`` in units of ``pixel_std``
 (200 px), after the box has been widened or heightened to the network's input
-aspect ratio and padded by 1.25. The crop transform is a similarity: rotation
-about the centre, uniform zoom (``scale[0] * pixel_std`` source pixels span the
-output width) and translation to the output centre.
+aspect ratio and padded by 1.25.
+
+The crop transform is the published one (docs/published_behaviour.md): a
+similarity that maps the box centre to ((w - 1) / 2, (h - 1) / 2) of a w x h
+output and zooms by (w - 1) / (scale[0] * pixel_std - 1), i.e. it aligns pixel
+centres of the first and last columns rather than pixel edges (HRNet's w / 2,
+w / S). It is built from three float32 points, as published, and solved in
+float64; the same construction at the heatmap size places joints on the
+heatmap, and its inverse back-projects predictions.
+
+Box conventions differ between the published loaders (see ``BoxConvention``);
+they are dataset facts and come from the metainfo file.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 PIXEL_STD = 200.0
+BOX_PADDING = 1.25
+
+__all__ = ["PIXEL_STD", "BOX_PADDING", "BoxConvention", "box_to_center_scale", "clean_boxes",
+           "get_affine_transform", "affine_transform_points", "fliplr_joints", "transform_preds"]
 
 
-def box_to_center_scale(box_xywh, aspect_ratio, padding=1.25, pixel_std=PIXEL_STD):
-    """Centre and scale of a box (x, y, w, h) fixed to ``aspect_ratio`` (= width / height)."""
+@dataclass(frozen=True)
+class BoxConvention:
+    """How a published loader turns an annotation box (x, y, w, h) into centre and scale.
+
+    ``size_plus_one``: the clean ground-truth box is x2 - x1 + 1 wide (COCO, AnimalKingdom
+    loaders) instead of x2 - x1 (AP-10K, AnimalPose), where x2 = min(W - 1, x1 + max(0, w - 1)).
+    ``center_minus_one``: the centre is x + (w - 1) / 2 (COCO loader) instead of x + w / 2;
+    this applies to detector boxes too.
+    """
+    size_plus_one: bool = False
+    center_minus_one: bool = False
+
+
+def box_to_center_scale(box_xywh, aspect_ratio, convention=BoxConvention(), padding=BOX_PADDING,
+                        pixel_std=PIXEL_STD):
+    """Centre (float32 [2]) and scale (float32 [2]) of a box (x, y, w, h) fixed to ``aspect_ratio`` (w / h).
+
+    Arithmetic as published: centre and aspect fix in float64, the unpadded scale
+    rounded to float32, then padded in float32.
+    """
     x, y, w, h = (float(v) for v in box_xywh[:4])
-    center = np.array([x + 0.5 * w, y + 0.5 * h], dtype=np.float32)
+    offset = 1.0 if convention.center_minus_one else 0.0
+    center = np.array([x + (w - offset) * 0.5, y + (h - offset) * 0.5], dtype=np.float32)
     if w > aspect_ratio * h:
         h = w / aspect_ratio
     elif w < aspect_ratio * h:
         w = h * aspect_ratio
-    scale = np.array([w / pixel_std, h / pixel_std], dtype=np.float32) * padding
+    scale = np.array([w / pixel_std, h / pixel_std], dtype=np.float32) * np.float32(padding)
     return center, scale
 
 
-def _rotation(angle_rad):
-    cos, sin = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[cos, -sin], [sin, cos]], dtype=np.float64)
+def clean_boxes(boxes, image_sizes, convention=BoxConvention()):
+    """Ground-truth boxes [N, 4] clipped to their images [N, 2] (width, height) as the published loaders do.
 
-
-def get_affine_transform(center, scale, rotation_deg, output_size, shift=(0.0, 0.0), inverse=False,
-                         pixel_std=PIXEL_STD):
-    """2x3 matrix mapping source-image pixels to the ``output_size`` (w, h) crop.
-
-    Same mapping as HRNet's three-point construction (the source centre goes to
-    the output centre, the rotated "up" half-width vector to the output "up"
-    half-width vector), written in closed form. ``shift`` moves the source
-    centre by a fraction of the box size. ``inverse=True`` maps crop pixels back
-    to the source image.
+    x1 = max(0, x), x2 = min(W - 1, x1 + max(0, w - 1)) (same for y): the far corner is
+    measured from the clipped near corner. Returns (clean boxes [N, 4] x1, y1, w, h with
+    w = x2 - x1 (+ 1 under ``convention.size_plus_one``), valid [N] where x2 >= x1 and y2 >= y1).
     """
-    center = np.asarray(center, dtype=np.float64)
-    box_size = np.asarray(scale, dtype=np.float64) * pixel_std
-    if box_size.size == 1:
-        box_size = np.repeat(box_size.reshape(1), 2)
-    output_w, output_h = float(output_size[0]), float(output_size[1])
-    src_center = center + box_size * np.asarray(shift, dtype=np.float64)
-    dst_center = np.array([0.5 * output_w, 0.5 * output_h])
-    # only the box width sets the zoom; the height follows from the aspect fix
-    zoom = output_w / box_size[0]
-    angle = np.deg2rad(float(rotation_deg))
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    sizes = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
+    near = np.maximum(boxes[:, :2], 0.0)
+    far = np.minimum(sizes - 1.0, near + np.maximum(boxes[:, 2:] - 1.0, 0.0))
+    valid = (far >= near).all(axis=1)
+    extent = far - near + (1.0 if convention.size_plus_one else 0.0)
+    return np.concatenate([near, extent], axis=1), valid
+
+
+def _third_point(a, b):
+    """The point completing a right angle at ``b`` (float32, as published)."""
+    direction = a - b
+    return b + np.stack([-direction[..., 1], direction[..., 0]], axis=-1)
+
+
+def get_affine_transform(center, scale, rotation, output_size, shift=(0.0, 0.0), inverse=False,
+                         pixel_std=PIXEL_STD):
+    """2x3 matrix mapping source pixels to the ``output_size`` (w, h) crop (published construction).
+
+    Batched: ``center`` / ``scale`` [..., 2] and ``rotation`` (degrees, scalar or [...]) give
+    matrices [..., 2, 3]. Only ``scale[..., 0]`` sets the zoom (the height follows from the
+    aspect fix). ``shift`` moves the source centre by a fraction of the box size.
+    ``inverse=True`` maps crop pixels back to the source image.
+    """
+    center = np.asarray(center, dtype=np.float32)
+    scale = np.asarray(scale, dtype=np.float32)
+    if scale.ndim == 0:
+        scale = np.stack([scale, scale])
+    batch_shape = np.broadcast_shapes(center.shape[:-1], scale.shape[:-1], np.shape(rotation))
+    center = np.broadcast_to(center, batch_shape + (2,))
+    scale = np.broadcast_to(scale, batch_shape + (2,))
+    box = scale * np.float32(pixel_std)
+    shift_px = box * np.asarray(shift, dtype=np.float32)
+    # the "up" vector of half the box width (less half a pixel), rotated: float64 from float32 inputs
+    half_width = (box[..., 0] - np.float32(1)) * np.float32(-0.5)
+    angle = np.pi * np.broadcast_to(np.asarray(rotation, dtype=np.float64), batch_shape) / 180.0
+    up = np.stack([-(half_width.astype(np.float64) * np.sin(angle)),
+                   half_width.astype(np.float64) * np.cos(angle)], axis=-1)
+    src = np.empty(batch_shape + (3, 2), dtype=np.float32)
+    src[..., 0, :] = center + shift_px
+    src[..., 1, :] = (center.astype(np.float64) + up) + shift_px
+    src[..., 2, :] = _third_point(src[..., 0, :], src[..., 1, :])
+
+    out_w, out_h = float(output_size[0]), float(output_size[1])
+    dst = np.empty(batch_shape + (3, 2), dtype=np.float32)
+    dst[..., 0, :] = [(out_w - 1) * 0.5, (out_h - 1) * 0.5]
+    dst[..., 1, :] = np.array([(out_w - 1) * 0.5, (out_h - 1) * 0.5]) + np.array([0.0, (out_w - 1) * -0.5],
+                                                                                 dtype=np.float32)
+    dst[..., 2, :] = _third_point(dst[..., 0, :], dst[..., 1, :])
     if inverse:
-        linear = _rotation(angle) / zoom
-        translation = src_center - linear @ dst_center
-    else:
-        linear = zoom * _rotation(-angle)
-        translation = dst_center - linear @ src_center
-    return np.concatenate([linear, translation[:, None]], axis=1)
+        src, dst = dst, src
+    return _affine_from_points(src.astype(np.float64), dst.astype(np.float64))
+
+
+def _affine_from_points(src, dst):
+    """The affine map [..., 2, 3] taking the three points ``src`` [..., 3, 2] to ``dst`` [..., 3, 2]."""
+    ones = np.ones(src.shape[:-1] + (1,))
+    # rows [x, y, 1] of the source points; solve S @ M^T = D for each batch element
+    solved = np.linalg.solve(np.concatenate([src, ones], axis=-1), dst)
+    return np.swapaxes(solved, -1, -2)
 
 
 def affine_transform_points(points, matrix):
-    """Apply a 2x3 affine ``matrix`` to ``points`` [N, 2] (any leading shape)."""
+    """Apply a 2x3 affine ``matrix`` to ``points`` [N, 2] (or matrices [B, 2, 3] to points [B, N, 2])."""
     points = np.asarray(points, dtype=np.float64)
     matrix = np.asarray(matrix, dtype=np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    return points @ np.swapaxes(matrix[..., :2], -1, -2) + matrix[..., None, :, 2]
 
 
 def fliplr_joints(joints, width, flip_pairs):
-    """Mirror joints [K, >=2] in an image of ``width`` px and swap left/right ids.
+    """Mirror joints [K, 3] (x, y, visibility) in an image of ``width`` px and swap left/right ids.
 
-    Columns after x, y (e.g. visibility) travel with their joint.
+    As published, the coordinates of invisible joints become 0.
     """
-    flipped = np.array(joints, copy=True)
+    flipped = np.array(joints, dtype=np.float64, copy=True)
     flipped[:, 0] = width - flipped[:, 0] - 1
     pairs = np.asarray(flip_pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs):
         left, right = pairs[:, 0], pairs[:, 1]
         flipped[np.concatenate([left, right])] = flipped[np.concatenate([right, left])]
+    flipped[:, :2] *= flipped[:, 2:3]
     return flipped
 
 
 def transform_preds(coords, center, scale, heatmap_size):
-    """Map heatmap coordinates [K, 2] back to source-image pixels (inverse crop transform)."""
+    """Heatmap coordinates [..., K, 2] back to source-image pixels (inverse crop transform, no rotation).
+
+    Batched over leading dimensions of ``center`` / ``scale`` [..., 2].
+    """
     matrix = get_affine_transform(center, scale, 0.0, heatmap_size, inverse=True)
     return affine_transform_points(coords, matrix)

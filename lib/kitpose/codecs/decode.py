@@ -1,13 +1,13 @@
-"""Heatmap decoding: arg-max, flip-test fusion, DARK refinement, back-projection."""
-import cv2
+"""Heatmap decoding: arg-max, flip-test fusion, DARK refinement, back-projection (published arithmetic)."""
 import numpy as np
 import torch
 from scipy.ndimage import correlate1d
+import cv2
 
-from .affine import PIXEL_STD, transform_preds
+from .affine import transform_preds
 
 __all__ = ["get_max_preds", "flip_back", "fuse_flip_heatmaps", "dark_refine", "get_final_preds",
-           "transform_preds", "heatmap_to_image_coords"]
+           "transform_preds"]
 
 
 def _flip_permutation(num_joints, flip_pairs):
@@ -34,12 +34,12 @@ def flip_back(heatmaps, flip_pairs):
     return np.ascontiguousarray(heatmaps[:, permutation, :, ::-1])
 
 
-def fuse_flip_heatmaps(heatmaps, flipped_heatmaps, flip_pairs, shift_heatmap=True):
+def fuse_flip_heatmaps(heatmaps, flipped_heatmaps, flip_pairs, shift_heatmap=False):
     """Flip test: average ``heatmaps`` with the flipped-back ``flipped_heatmaps`` (torch).
 
-    With ``shift_heatmap`` the flipped-back maps move one pixel right (HRNet
-    convention: the flip of a w-pixel image maps pixel x to w - 1 - x, which on a
-    stride-s heatmap lands about one heatmap pixel left); column 0 keeps its value.
+    The published validation averages them as they are (``shift_heatmap`` False). With
+    ``shift_heatmap`` the flipped-back maps move one pixel right first (HRNet's correction
+    for its w / 2 crop centre; column 0 keeps its value).
     """
     restored = flip_back(flipped_heatmaps, flip_pairs)
     if shift_heatmap:
@@ -62,30 +62,34 @@ def get_max_preds(heatmaps):
 
 
 def _blur_keep_max(heatmaps, kernel_size):
-    """DARK's modulation: zero-pad, Gaussian blur (cv2 kernel, reflect-101 border), rescale to the old max."""
+    """DARK's modulation as published: zero-pad, Gaussian blur in float64 (OpenCV's kernel and
+    reflect-101 border), crop, store as float32, rescale to the old maximum in float32."""
     border = (kernel_size - 1) // 2
     kernel = cv2.getGaussianKernel(kernel_size, 0).ravel()
     padded = np.pad(heatmaps.astype(np.float64), [(0, 0), (0, 0), (border, border), (border, border)])
     blurred = correlate1d(padded, kernel, axis=2, mode="mirror")
     blurred = correlate1d(blurred, kernel, axis=3, mode="mirror")
     height, width = heatmaps.shape[2:]
-    blurred = blurred[:, :, border:border + height, border:border + width]
-    old_max = heatmaps.max(axis=(2, 3), keepdims=True)
+    blurred = blurred[:, :, border:border + height, border:border + width].astype(np.float32)
+    old_max = heatmaps.max(axis=(2, 3), keepdims=True).astype(np.float32)
     new_max = blurred.max(axis=(2, 3), keepdims=True)
-    ratio = np.divide(old_max, new_max, out=np.zeros_like(new_max), where=new_max != 0)
-    return blurred * ratio
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a map without a positive maximum decodes to (0, 0) before this matters
+        return blurred * (old_max / new_max)
 
 
 def dark_refine(heatmaps, coords, blur_kernel=11):
     """DARK sub-pixel refinement of integer arg-max ``coords`` [N, K, 2] (heatmap pixels).
 
-    Blurs each map (keeping its maximum), takes the log and moves each location by
-    one Newton step on the log-likelihood, -H^-1 * grad, with central differences.
-    Locations within 2 px of the border or with a singular Hessian are unchanged.
+    Blurs each map (keeping its maximum), takes the float32 log and moves each location by
+    one Newton step on the log-likelihood, -H^-1 * grad, with central differences in float64.
+    Locations with x or y within 2 px of the border (the step needs 1 < p < size - 2) or with
+    a singular Hessian are unchanged.
     """
     heatmaps = np.asarray(heatmaps)
     num, joints, height, width = heatmaps.shape
-    log_maps = np.log(np.maximum(_blur_keep_max(heatmaps, blur_kernel), 1e-10))
+    with np.errstate(invalid="ignore"):
+        log_maps = np.log(np.maximum(_blur_keep_max(heatmaps, blur_kernel), np.float32(1e-10)))
     px = coords[..., 0].astype(np.int64)
     py = coords[..., 1].astype(np.int64)
     inside = (px > 1) & (px < width - 2) & (py > 1) & (py < height - 2)
@@ -94,7 +98,7 @@ def dark_refine(heatmaps, coords, blur_kernel=11):
     flat = log_maps.reshape(num, joints, -1)
 
     def at(dx, dy):
-        return np.take_along_axis(flat, ((py + dy) * width + px + dx)[..., None], axis=2)[..., 0]
+        return np.take_along_axis(flat, ((py + dy) * width + px + dx)[..., None], axis=2)[..., 0].astype(np.float64)
 
     center = at(0, 0)
     grad_x = 0.5 * (at(1, 0) - at(-1, 0))
@@ -103,7 +107,7 @@ def dark_refine(heatmaps, coords, blur_kernel=11):
     dyy = 0.25 * (at(0, 2) - 2 * center + at(0, -2))
     dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
     det = dxx * dyy - dxy ** 2
-    usable = inside & (det != 0)
+    usable = inside & (det != 0) & np.isfinite(det)
     safe_det = np.where(usable, det, 1.0)
     offset_x = -(dyy * grad_x - dxy * grad_y) / safe_det
     offset_y = -(dxx * grad_y - dxy * grad_x) / safe_det
@@ -111,22 +115,16 @@ def dark_refine(heatmaps, coords, blur_kernel=11):
     return (coords + offset).astype(np.float32)
 
 
-def heatmap_to_image_coords(coords, centers, scales, heatmap_size, pixel_std=PIXEL_STD):
-    """Batched ``transform_preds``: coords [N, K, 2] on the heatmap -> image pixels, no rotation."""
-    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 1, 2)
-    scales = np.asarray(scales, dtype=np.float64).reshape(-1, 1, 2)
-    half_size = 0.5 * np.asarray(heatmap_size, dtype=np.float64)
-    # the crop zoom is set by the box width alone (see get_affine_transform)
-    pixels_per_cell = scales[..., :1] * pixel_std / float(heatmap_size[0])
-    return (np.asarray(coords, dtype=np.float64) - half_size) * pixels_per_cell + centers
-
-
 def get_final_preds(heatmaps, centers, scales, post_process=True, blur_kernel=11):
-    """Image-coordinate keypoints [N, K, 2] (float32) and heatmap maxima [N, K, 1]."""
+    """Image-coordinate keypoints [N, K, 2] (float32) and heatmap maxima [N, K, 1].
+
+    ``post_process`` applies DARK (always on in the published test path).
+    """
     heatmaps = np.asarray(heatmaps)
     coords, maxvals = get_max_preds(heatmaps)
     if post_process:
         coords = dark_refine(heatmaps, coords, blur_kernel)
     heatmap_size = (heatmaps.shape[3], heatmaps.shape[2])
-    preds = heatmap_to_image_coords(coords, centers, scales, heatmap_size)
+    preds = transform_preds(coords, np.asarray(centers).reshape(-1, 2), np.asarray(scales).reshape(-1, 2),
+                            heatmap_size)
     return preds.astype(np.float32), maxvals

@@ -1,8 +1,9 @@
 """Every configuration key the project knows, with its default and meaning.
 
-The key names follow the published KITPose / HRNet YAML files, so those files
-load unchanged. Keys the published code accepted but never read are kept
-(and marked "accepted, unused") so that old YAMLs still merge.
+The key names follow the published KITPose / HRNet YAML files. Keys that only
+the published files carry (no code here reads them, e.g. TRAIN.MODEL_LR, the
+published name of TRAIN.LR, or the DEBUG section) are listed in published.py,
+so that the published files load unchanged.
 """
 from yacs.config import CfgNode as CN
 
@@ -36,8 +37,6 @@ _C.MODEL.PRETRAINED = ""          # ImageNet HRNet weights, e.g. models/pytorch/
 _C.MODEL.INIT = True              # KIT head init: Linear trunc-normal std .02, LayerNorm 1/0
 _C.MODEL.NUM_JOINTS = 17          # K keypoints
 _C.MODEL.NUM_BP = 4               # P body-part prompts (k-medoids clusters); 0 = no part prompts
-_C.MODEL.TAG_PER_JOINT = True     # accepted, unused (HRNet heritage)
-_C.MODEL.TARGET_TYPE = "gaussian" # heatmap target type; only 'gaussian' is published
 _C.MODEL.IMAGE_SIZE = [256, 256]  # network input [width, height]
 _C.MODEL.HEATMAP_SIZE = [64, 64]  # output heatmap [width, height] (= IMAGE_SIZE / 4)
 _C.MODEL.PATCH_SIZE = [64, 64]    # token patch [width, height]; must equal HEATMAP_SIZE (one token per keypoint map)
@@ -49,14 +48,6 @@ _C.MODEL.TRANSFORMER_MLP_RATIO = 3  # FFN hidden width = DIM * ratio
 _C.MODEL.POS_EMBEDDING_TYPE = "sine-full"  # 'none' | 'sine' | 'sine-full' | 'learnable'
 _C.MODEL.EMB_DROPOUT = 0.0        # dropout on the token sequence after position embedding
 _C.MODEL.DROPOUT = 0.0            # dropout inside the transformer FFN
-_C.MODEL.HIDDEN_HEATMAP_DIM = -1  # accepted, unused (TokenPose heritage)
-_C.MODEL.INNER_DIM = 0            # accepted, unused
-_C.MODEL.BASE_CHANNEL = 0         # accepted, unused
-_C.MODEL.ATTN_TYPE = ""           # accepted, unused
-_C.MODEL.MULTI_TRANSFORMER_DEPTH = [0]  # accepted, unused
-_C.MODEL.MULTI_TRANSFORMER_HEADS = [0]  # accepted, unused
-_C.MODEL.MULTI_DIM = [0]          # accepted, unused
-_C.MODEL.NUM_BRANCHES = 1         # accepted, unused
 _C.MODEL.KMEDOIDS_ITERS = 40      # maximum k-medoids iterations (published: 40)
 _C.MODEL.KMEDOIDS_CHUNK = 8       # samples clustered together (result does not depend on it)
 _C.MODEL.EXTRA = CN(new_allowed=True)  # HRNet structure: STAGE2/3/4, FINAL_CONV_KERNEL, PRETRAINED_LAYERS
@@ -102,7 +93,8 @@ _C.LOSS.OHKM_TOPK = 8             # hardest joints kept by OHKM
 _C.LOSS.USE_OHKM = False          # accepted for HRNet YAMLs: true selects 'ohkm' for LOSS.FINAL
 _C.LOSS.TOPK = 8                  # HRNet name for LOSS.OHKM_TOPK
 _C.LOSS.USE_TARGET_WEIGHT = True  # multiply per-joint losses by target weights
-_C.LOSS.USE_DIFFERENT_JOINTS_WEIGHT = False  # target weights x dataset joint_weights
+_C.LOSS.USE_DIFFERENT_JOINTS_WEIGHT = False  # target weights x the metainfo's joint_weights (those the
+                                  # published loader applies: all 1 for ap10k, coco, ak; 1/1.2/1.5 animalpose)
 
 # ---------------------------------------------------------------- dataset
 _C.DATASET = CN()
@@ -110,9 +102,6 @@ _C.DATASET.ROOT = "data/ap10k/"   # dataset folder (published layout, see README
 _C.DATASET.DATASET = "ap10k"      # 'ap10k' | 'animalpose' | 'ak' | 'coco' | 'custom'
 _C.DATASET.TRAIN_SET = "train"
 _C.DATASET.TEST_SET = "val"
-_C.DATASET.DATA_FORMAT = "jpg"    # accepted, unused (images are read by their file names)
-_C.DATASET.HYBRID_JOINTS_TYPE = ""  # accepted, unused
-_C.DATASET.SELECT_DATA = False    # accepted, unused
 _C.DATASET.META = ""              # custom: metainfo JSON (names, flip pairs, sigmas, ...)
 _C.DATASET.TRAIN_ANN = ""         # custom: training annotation file (relative to ROOT or absolute)
 _C.DATASET.TEST_ANN = ""          # custom: test annotation file
@@ -125,12 +114,21 @@ _C.DATASET.PROB_HALF_BODY = 0.0   # probability of a half-body crop
 _C.DATASET.NUM_JOINTS_HALF_BODY = 8  # visible joints needed for a half-body crop
 _C.DATASET.COLOR_RGB = True       # feed RGB (True) or BGR images
 _C.DATASET.CUTMIX = True          # CutMix batch transform during training (published: on)
+# CutMix box, joint weights A/B and lam (an unknown value is an error):
+#   'published': exactly the published training: box centre drawn as (row, col), heatmap box = image box
+#                floored by the stride, joints located by the arg-max with x tested against the row range
+#                and y against the column range (bounds inclusive), A's joints read from the mixed target,
+#                lam from the clipped image box
+#   'corrected': the evident intent, an ablation: box snapped to heatmap cells, joints tested against the
+#                pasted region, A's joints from its own target, lam from the pasted area
+_C.DATASET.CUTMIX_WEIGHTS = "published"
+_C.DATASET.CUTMIX_PROB = 1.0      # probability that a batch is mixed (published: 1.0, every batch)
 
 # ---------------------------------------------------------------- training
 _C.TRAIN = CN()
 _C.TRAIN.LR_FACTOR = 0.1          # MultiStep decay factor
 _C.TRAIN.LR_STEP = [90, 110]      # MultiStep epochs
-_C.TRAIN.LR = 0.001
+_C.TRAIN.LR = 0.001               # learning rate (the published files call it TRAIN.MODEL_LR)
 _C.TRAIN.LR_END = 1e-5            # cosine schedule floor
 _C.TRAIN.LR_SCHEDULER = "multistep"  # 'multistep' | 'cosine'
 _C.TRAIN.WARMUP_EPOCHS = 0.0      # linear warmup length (epochs, fractional allowed)
@@ -141,14 +139,10 @@ _C.TRAIN.MOMENTUM = 0.9           # SGD momentum
 _C.TRAIN.WD = 0.0001              # weight decay
 _C.TRAIN.PUBLISHED_NO_DECAY = True  # quirk: the published Adam groups never received WD; true reproduces that
 _C.TRAIN.NESTEROV = False         # SGD Nesterov
-_C.TRAIN.GAMMA1 = 0.99            # accepted, unused: published YAMLs set it, the published Adam never read it
-_C.TRAIN.GAMMA2 = 0.0             # accepted, unused (as GAMMA1)
 _C.TRAIN.BACKBONE_LR_MULT = 1.0   # lr multiplier of the backbone parameter group
 _C.TRAIN.CLIP_GRAD = 0.0          # > 0: clip the global grad norm to this value
 _C.TRAIN.BEGIN_EPOCH = 0
 _C.TRAIN.END_EPOCH = 140
-_C.TRAIN.RESUME = False           # accepted for HRNet YAMLs (AUTO_RESUME is the switch)
-_C.TRAIN.CHECKPOINT = ""          # accepted, unused
 _C.TRAIN.BATCH_SIZE_PER_GPU = 32
 _C.TRAIN.SHUFFLE = True
 _C.TRAIN.VAL_EVERY = 1            # validate every N epochs (and always after the last)
@@ -161,16 +155,17 @@ _C.TEST = CN()
 _C.TEST.BATCH_SIZE_PER_GPU = 32
 _C.TEST.FLIP_TEST = True          # average with the flipped-image heatmaps
 _C.TEST.POST_PROCESS = True       # DARK refinement of the arg-max
-_C.TEST.SHIFT_HEATMAP = True      # shift flipped heatmaps one pixel right (HRNet convention)
+_C.TEST.SHIFT_HEATMAP = False     # shift flipped-back heatmaps one pixel right before averaging (HRNet's
+                                  # correction for its w/2 crop centre; the published validation never shifts)
 _C.TEST.BLUR_KERNEL = 11          # DARK Gaussian blur kernel
 _C.TEST.USE_GT_BBOX = True        # GT boxes (True) or detector boxes from COCO_BBOX_FILE
 _C.TEST.IMAGE_THRE = 0.0          # detector box score threshold
-_C.TEST.NMS_THRE = 1.0            # accepted, unused (HRNet heritage)
+_C.TEST.USE_DET_SCORE = False     # multiply detector box scores into the instance scores; the published
+                                  # loaders give every detector box score 1 (false reproduces them)
 _C.TEST.SOFT_NMS = False          # soft OKS-NMS instead of OKS-NMS
 _C.TEST.OKS_THRE = 0.9            # OKS-NMS threshold
 _C.TEST.IN_VIS_THRE = 0.2         # keypoint maxima above this count in the instance score
 _C.TEST.COCO_BBOX_FILE = ""       # detector boxes in COCO detection-results format
-_C.TEST.BBOX_THRE = 1.0           # accepted, unused (HRNet heritage)
 _C.TEST.MODEL_FILE = ""           # checkpoint to test
 _C.TEST.METRIC = ""               # '' = dataset default ('oks' or 'pck'); or 'oks' | 'pck'
 _C.TEST.PCK_THRE = 0.05           # PCK threshold, fraction of max(box w, box h)
@@ -180,14 +175,6 @@ _C.TEST.CPU_KERNELS = True        # inference fast path (CPU): oneDNN conv+ReLU(
 _C.TEST.COMPILE = False           # torch.compile the inference model (CUDA; CPU needs a C++ compiler)
 _C.TEST.AMP = "none"              # inference autocast: 'none' | 'bf16' (CUDA or CPU) | 'fp16' (CUDA)
 _C.TEST.NUM_VIS = 0               # test.py draws this many images with predicted skeletons
-
-# ---------------------------------------------------------------- debug
-_C.DEBUG = CN()
-_C.DEBUG.DEBUG = False            # accepted, unused (HRNet heritage; use tools/browse_dataset.py and TEST.NUM_VIS)
-_C.DEBUG.SAVE_BATCH_IMAGES_GT = False   # accepted, unused
-_C.DEBUG.SAVE_BATCH_IMAGES_PRED = False  # accepted, unused
-_C.DEBUG.SAVE_HEATMAPS_GT = False       # accepted, unused
-_C.DEBUG.SAVE_HEATMAPS_PRED = False     # accepted, unused
 
 
 def get_default_config():

@@ -32,6 +32,8 @@ else 'oks'.
 """
 import os
 
+from kitpose.codecs import HeatmapCodec
+
 from .metainfo import (BUILTIN_METAINFO, DatasetMeta, MetainfoError, builtin_metainfo_path, load_metainfo,
                        metainfo_from_dict)
 from .topdown import AnnotationError, TopDownCocoDataset, build_augmentation
@@ -106,8 +108,7 @@ def build_dataset(cfg, is_train):
     if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
         raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
                             f"{meta.num_keypoints} keypoints")
-    image_size = tuple(cfg.MODEL.IMAGE_SIZE)
-    aspect_ratio = image_size[0] / image_size[1]
+    codec = HeatmapCodec.from_config(cfg)
     bbox_file = cfg.TEST.COCO_BBOX_FILE
     if bbox_file and cfg.DATA_DIR and not os.path.isabs(bbox_file):
         bbox_file = os.path.join(cfg.DATA_DIR, bbox_file)
@@ -115,17 +116,16 @@ def build_dataset(cfg, is_train):
         ann_file=ann_file,
         image_dir=image_dir,
         meta=meta,
-        image_size=image_size,
-        heatmap_size=tuple(cfg.MODEL.HEATMAP_SIZE),
-        sigma=cfg.MODEL.SIGMA,
+        codec=codec,
         is_train=is_train,
-        augmentation=build_augmentation(cfg, meta, aspect_ratio) if is_train else None,
+        augmentation=build_augmentation(cfg, meta, codec.aspect_ratio) if is_train else None,
         color_rgb=cfg.DATASET.COLOR_RGB,
         use_joint_weights=cfg.LOSS.USE_DIFFERENT_JOINTS_WEIGHT,
         use_gt_bbox=cfg.TEST.USE_GT_BBOX,
         bbox_file=bbox_file,
         image_thre=cfg.TEST.IMAGE_THRE,
         det_category_ids=DETECTION_CATEGORIES.get(cfg.DATASET.DATASET),
+        use_det_score=cfg.TEST.USE_DET_SCORE,
         metric=dataset_metric(cfg, meta),
         test_cfg=cfg.TEST,
         image_set=cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET,

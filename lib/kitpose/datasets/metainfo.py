@@ -10,7 +10,14 @@ A metainfo file is a JSON object with the fields of the entries of
      "upper_body_ids": [...], "lower_body_ids": [...],   # half-body augmentation
      "skeleton": [[0, 1], ...],             # limbs, for drawing
      "joint_weights": [1.0, ...],           # K loss weights (LOSS.USE_DIFFERENT_JOINTS_WEIGHT)
-     "sigmas": [0.025, ...]}                # K OKS sigmas
+     "sigmas": [0.025, ...],                # K OKS sigmas
+     "loader": {...}}                       # optional: the published loader's conventions
+
+``loader`` (see ``LoaderConventions``; every field optional, defaults = the AP-10K loader's,
+except ``unique_box_ids``) holds how the dataset's published loader reads boxes and
+annotations and writes results, so that each dataset behaves as its own published loader.
+``joint_weights`` are the weights that loader applies: AP-10K's and COCO's loaders carry a
+1.2 / 1.5 array but never apply it, so theirs are all 1. Other fields (e.g. "notes") are ignored.
 
 Built-in names ('ap10k', 'animalpose', 'ak', 'coco') resolve to ``datasets/meta/<name>.json``.
 Every id is 0-based. Anything inconsistent raises ``MetainfoError`` naming the file and the field.
@@ -20,9 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kitpose.codecs import BoxConvention
 from kitpose.jsonio import read_json
 
-__all__ = ["DatasetMeta", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
+__all__ = ["DatasetMeta", "LoaderConventions", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
 
 META_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "meta")
 BUILTIN_METAINFO = ("ap10k", "animalpose", "ak", "coco")
@@ -30,6 +38,36 @@ BUILTIN_METAINFO = ("ap10k", "animalpose", "ak", "coco")
 
 class MetainfoError(ValueError):
     """A metainfo file, or its agreement with annotations, is inconsistent."""
+
+
+RESULTS_CATEGORIES = ("annotation", "first")
+
+
+@dataclass(frozen=True)
+class LoaderConventions:
+    """How a dataset's published loader reads annotations and writes results (metainfo ``loader``).
+
+    box_size_plus_one, box_center_minus_one: ``kitpose.codecs.BoxConvention``.
+    skip_zero_num_keypoints: skip annotations whose ``num_keypoints`` is 0 (the COCO loader
+    never reads the field). first_category_only: keep only annotations of the file's first
+    category (COCO's person). results_category: 'annotation' (each result carries its ground
+    truth's category; the file's only category for detector boxes) or 'first' (every result the
+    first category's id, as the AnimalPose and COCO writers do). unique_box_ids: evaluation keeps
+    the first of predictions repeating an image's box id (the AP-10K evaluation).
+    pck_prediction_offset: added to predictions before PCK (the AnimalKingdom evaluation adds 1,
+    meant as 0- to 1-based, to predictions compared with 0-based ground truth).
+    """
+    box_size_plus_one: bool = False
+    box_center_minus_one: bool = False
+    skip_zero_num_keypoints: bool = True
+    first_category_only: bool = False
+    results_category: str = "annotation"
+    unique_box_ids: bool = False
+    pck_prediction_offset: float = 0.0
+
+    @property
+    def box(self):
+        return BoxConvention(size_plus_one=self.box_size_plus_one, center_minus_one=self.box_center_minus_one)
 
 
 @dataclass(frozen=True, eq=False)  # numpy fields: compare field by field, not with ==
@@ -43,7 +81,12 @@ class DatasetMeta:
     skeleton: list
     joint_weights: np.ndarray
     sigmas: np.ndarray
+    loader: LoaderConventions = LoaderConventions()
     source: str = ""          # the file it was read from (named in error messages)
+
+    @property
+    def box_convention(self):
+        return self.loader.box
 
 
 def builtin_metainfo_path(name):
@@ -98,6 +141,34 @@ def _per_keypoint(data, field, num_keypoints, source, positive):
     return array
 
 
+def _loader_conventions(data, source):
+    value = data.get("loader", {})
+    defaults = LoaderConventions()
+    if not isinstance(value, dict):
+        raise MetainfoError(f"{source}: field 'loader' must be an object, got {value!r}")
+    unknown = sorted(set(value) - set(defaults.__dataclass_fields__))
+    if unknown:
+        raise MetainfoError(f"{source}: field 'loader' has unknown entries {unknown}; known: "
+                            f"{sorted(defaults.__dataclass_fields__)}")
+    entries = {}
+    for name, entry in value.items():
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            valid = isinstance(entry, bool)
+        elif isinstance(default, float):
+            valid = isinstance(entry, (int, float)) and not isinstance(entry, bool)
+        else:
+            valid = isinstance(entry, str)
+        if not valid:
+            raise MetainfoError(f"{source}: field 'loader.{name}' must be a {type(default).__name__}, got {entry!r}")
+        entries[name] = float(entry) if isinstance(default, float) else entry
+    conventions = LoaderConventions(**entries)
+    if conventions.results_category not in RESULTS_CATEGORIES:
+        raise MetainfoError(f"{source}: field 'loader.results_category' must be one of {list(RESULTS_CATEGORIES)}, "
+                            f"got {conventions.results_category!r}")
+    return conventions
+
+
 def metainfo_from_dict(data, source):
     """Validate a metainfo mapping read from ``source`` and build a DatasetMeta."""
     if not isinstance(data, dict):
@@ -128,6 +199,7 @@ def metainfo_from_dict(data, source):
         skeleton=_id_pairs(data, "skeleton", num_keypoints, source),
         joint_weights=_per_keypoint(data, "joint_weights", num_keypoints, source, positive=False),
         sigmas=_per_keypoint(data, "sigmas", num_keypoints, source, positive=True),
+        loader=_loader_conventions(data, source),
         source=source,
     )
 

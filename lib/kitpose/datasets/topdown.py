@@ -5,26 +5,29 @@ TEST.USE_GT_BBOX) or a detector box from a COCO detection-results file. The
 annotation file is parsed once at construction into flat arrays of instance
 records (image file, ids, centre/scale, joints), so epochs never re-parse it.
 
-Ground-truth boxes follow HRNet's clean-box convention: clipped to the image
-(x1 = max(0, x), x2 = min(W - 1, x1 + max(0, w - 1)), same for y); boxes with
-w or h <= 0, area <= 0 or nothing left after clipping are skipped; crowd
-annotations and instances with no visible keypoint are skipped too. Every skip
-and clip is counted and logged.
+Records follow the published loaders (docs/published_behaviour.md): images in the
+order of the file's ``images`` list, each image's annotations in file order, a
+per-image ``bbox_id`` counting the kept instances. An annotation is skipped when it
+is a crowd, when its box is empty after clipping (``clean_boxes``) or its ``area``
+is not positive, when ``num_keypoints`` is 0, or when every keypoint value is 0.
+One whose keypoints are all unlabelled (v = 0) but have x, y is kept (its joints
+weigh 0). Unlike the published loaders, a box whose clean width and height are
+both 0 (under 1 px: scale 0, a black crop) is skipped too. Every skip and clip is
+counted and logged. The box -> centre/scale convention is the metainfo's
+``box_convention``.
 """
 import logging
 import os
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from kitpose.codecs import (affine_transform_points, box_to_center_scale, generate_gaussian_targets,
-                            get_affine_transform)
+from kitpose.codecs import clean_boxes
 from kitpose.jsonio import read_json
 
 from .metainfo import MetainfoError
-from .transforms import TopDownAugmentation, flip_matrix, normalize_image, read_image
+from .transforms import TopDownAugmentation, normalize_image, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -48,24 +51,30 @@ def _check_keys(entries, keys, what, path):
             raise AnnotationError(f"{path}: {what} {entry.get('id', '?')} lacks field(s) {missing}")
 
 
+def _per_image_ids(image_ids):
+    """0, 1, 2, ... within each run of equal image ids (records are grouped by image)."""
+    ids = np.zeros(len(image_ids), dtype=np.int64)
+    for position in range(1, len(image_ids)):
+        if image_ids[position] == image_ids[position - 1]:
+            ids[position] = ids[position - 1] + 1
+    return ids
+
+
 class TopDownCocoDataset(Dataset):
-    """Top-down instances of a COCO-format keypoint file (see module docstring).
+    """Top-down instances of a COCO-format keypoint file (see module docstring), cropped and
+    encoded by ``codec`` (a ``kitpose.codecs.HeatmapCodec``).
 
     ``ds[i] -> (image [3, H, W] float32 normalised, target [K, h, w], target_weight [K, 1], meta dict)``.
     """
 
-    def __init__(self, ann_file, image_dir, meta, image_size, heatmap_size, sigma, is_train,
-                 augmentation=None, color_rgb=True, use_joint_weights=False, use_gt_bbox=True,
-                 bbox_file="", image_thre=0.0, det_category_ids=None, metric="oks", test_cfg=None,
-                 image_set="", expected_layout=""):
+    def __init__(self, ann_file, image_dir, meta, codec, is_train, augmentation=None, color_rgb=True, use_joint_weights=False, use_gt_bbox=True,
+                 bbox_file="", image_thre=0.0, det_category_ids=None, use_det_score=False, metric="oks",
+                 test_cfg=None, image_set="", expected_layout=""):
         self.ann_file = str(ann_file)
         self.image_dir = str(image_dir)
         self.meta = meta
         self.num_joints = meta.num_keypoints
-        self.image_size = np.asarray(image_size, dtype=np.int64)
-        self.heatmap_size = np.asarray(heatmap_size, dtype=np.int64)
-        self.aspect_ratio = float(self.image_size[0]) / float(self.image_size[1])
-        self.sigma = sigma
+        self.codec = codec
         self.is_train = bool(is_train)
         self.augmentation = augmentation
         if self.is_train and augmentation is None:
@@ -88,11 +97,14 @@ class TopDownCocoDataset(Dataset):
         _check_keys(coco["images"], ("id", "file_name", "width", "height"), "image", self.ann_file)
         self.images = {image["id"]: image for image in coco["images"]}
 
+        categories = coco.get("categories") or [{}]
         if self.is_train or use_gt_bbox:
-            records = self._load_gt_records(coco["annotations"])
+            records = self._load_gt_records(coco["annotations"], categories[0].get("id"))
         else:
-            records = self._load_detection_records(str(bbox_file), image_thre, det_category_ids)
-        self.image_files, self.image_ids, self.ann_ids, self.centers, self.scales, self.scores, self.joints = records
+            records = self._load_detection_records(str(bbox_file), image_thre, det_category_ids, use_det_score)
+        (self.image_files, self.image_ids, self.ann_ids, self.centers, self.scales, self.scores,
+         self.joints) = records
+        self.bbox_ids = _per_image_ids(self.image_ids)
         logger.info("%s: %d instances (%s boxes) from %d images", self.ann_file, len(self.image_ids),
                     "ground-truth" if self.is_train or use_gt_bbox else "detector", len(self.images))
 
@@ -105,11 +117,11 @@ class TopDownCocoDataset(Dataset):
                     f"metainfo {self.meta.source or self.meta.name} has {self.num_joints} keypoints but "
                     f"category {category.get('id')} of {self.ann_file} lists {len(names)}")
 
-    def _load_gt_records(self, annotations):
-        _check_keys(annotations, ("id", "image_id", "bbox", "keypoints"), "annotation", self.ann_file)
+    def _load_gt_records(self, annotations, first_category):
+        _check_keys(annotations, ("id", "image_id"), "annotation", self.ann_file)
         expected = 3 * self.num_joints
         for ann in annotations:
-            if len(ann["keypoints"]) != expected:
+            if "keypoints" in ann and len(ann["keypoints"]) != expected:
                 raise AnnotationError(
                     f"{self.ann_file}: annotation id {ann['id']} has {len(ann['keypoints'])} keypoint values, "
                     f"expected {expected} (3 x {self.num_joints} keypoints of metainfo "
@@ -117,46 +129,62 @@ class TopDownCocoDataset(Dataset):
             if ann["image_id"] not in self.images:
                 raise AnnotationError(f"{self.ann_file}: annotation id {ann['id']} refers to "
                                       f"image_id {ann['image_id']}, which is not in 'images'")
-        crowd = np.array([bool(ann.get("iscrowd", 0)) for ann in annotations], dtype=bool)
-        annotations = [ann for ann, is_crowd in zip(annotations, crowd) if not is_crowd]
+        # the published loaders visit images in file order, then each image's annotations
+        image_rank = {image_id: rank for rank, image_id in enumerate(self.images)}
+        order = sorted(range(len(annotations)), key=lambda i: image_rank[annotations[i]["image_id"]])
+        annotations = [annotations[i] for i in order]
         num = len(annotations)
-        boxes = np.array([ann["bbox"][:4] for ann in annotations], dtype=np.float64).reshape(num, 4)
-        areas = np.array([ann.get("area", ann["bbox"][2] * ann["bbox"][3]) for ann in annotations], dtype=np.float64)
-        keypoints = np.array([ann["keypoints"] for ann in annotations], dtype=np.float32).reshape(num, -1, 3)
+        loader = self.meta.loader
+        crowd = np.array([bool(ann.get("iscrowd", 0)) for ann in annotations], dtype=bool).reshape(num)
+        unlabelled = np.array(["bbox" not in ann or "keypoints" not in ann for ann in annotations],
+                              dtype=bool).reshape(num)
+        other_category = np.array([loader.first_category_only and ann.get("category_id") != first_category
+                                   for ann in annotations], dtype=bool).reshape(num)
+        boxes = np.array([ann.get("bbox", [0, 0, 0, 0])[:4] for ann in annotations], dtype=np.float64).reshape(num, 4)
+        areas = np.array([ann.get("area", box[2] * box[3]) for ann, box in zip(annotations, boxes)],
+                         dtype=np.float64).reshape(num)
+        keypoints = np.array([ann.get("keypoints", [0] * expected) for ann in annotations],
+                             dtype=np.float64).reshape(num, -1, 3)
+        no_keypoints = np.array([loader.skip_zero_num_keypoints and ann.get("num_keypoints", 1) == 0
+                                 for ann in annotations], dtype=bool).reshape(num)
+        all_zero = (keypoints.reshape(num, -1) == 0).all(axis=1) if num else np.zeros(0, dtype=bool)
         sizes = np.array([[self.images[ann["image_id"]]["width"], self.images[ann["image_id"]]["height"]]
                           for ann in annotations], dtype=np.float64).reshape(num, 2)
 
-        # quirk: HRNet's clean box measures the far corner from the clipped near corner and
-        # gives every box w - 1, h - 1 (the published models were trained on these boxes)
-        near = np.maximum(boxes[:, :2], 0.0)
-        unclipped_size = np.maximum(boxes[:, 2:] - 1.0, 0.0)
-        far = np.minimum(sizes - 1.0, near + unclipped_size)
-        # w or h <= 0 is skipped outright (HRNet would keep such a box when its area field is positive)
-        valid_box = (boxes[:, 2:] > 0).all(axis=1) & (areas > 0) & (far >= near).all(axis=1)
-        clipped = valid_box & ((near != boxes[:, :2]) | (far - near != unclipped_size)).any(axis=1)
-        clean_boxes = np.concatenate([near, far - near], axis=1)
+        convention = loader.box
+        clean, inside = clean_boxes(boxes, sizes, convention)
+        extent = clean[:, 2:] - (1.0 if convention.size_plus_one else 0.0)
+        clipped = ((clean[:, :2] != boxes[:, :2]) | (extent != np.maximum(boxes[:, 2:] - 1.0, 0.0))).any(axis=1)
 
-        visibility = np.minimum(keypoints[:, :, 2], 1.0).clip(min=0.0)
-        has_visible = (visibility > 0).any(axis=1)
-        keep = valid_box & has_visible
-        counts = {"crowd": int(crowd.sum()), "invalid box": int((~valid_box).sum()),
-                  "no visible keypoint": int((valid_box & ~has_visible).sum())}
-        for reason, count in counts.items():
-            if count:
-                logger.warning("%s: skipped %d annotation(s) with %s", self.ann_file, count, reason)
-        if clipped.sum():
-            logger.info("%s: clipped %d box(es) to their image", self.ann_file, int(clipped.sum()))
+        # in the published order; each annotation is counted under the first reason that applies
+        skips = [("crowd", crowd),
+                 ("no 'bbox' or no 'keypoints'", unlabelled),
+                 ("an empty box after clipping or area <= 0", ~inside | (areas <= 0)),
+                 ("num_keypoints 0", no_keypoints),
+                 ("a category other than the first (metainfo loader.first_category_only)", other_category),
+                 ("all keypoint values 0", all_zero),
+                 # quirk: below 1 px a clean box without the + 1 is 0 x 0 (scale 0); the published loaders kept it
+                 ("a box under 1 px (scale 0)", (clean[:, 2:] == 0).all(axis=1))]
+        keep = np.ones(num, dtype=bool)
+        for reason, mask in skips:
+            skipped = keep & mask
+            keep &= ~mask
+            if skipped.sum():
+                logger.warning("%s: skipped %d annotation(s) with %s", self.ann_file, int(skipped.sum()), reason)
+        if (clipped & keep).sum():
+            logger.info("%s: clipped %d box(es) to their image", self.ann_file, int((clipped & keep).sum()))
 
         kept = np.flatnonzero(keep)
-        centers, scales = self._centers_scales(clean_boxes[kept])
-        joints = np.concatenate([keypoints[kept, :, :2], visibility[kept, :, None]], axis=2)
-        joints[joints[:, :, 2] == 0, :2] = 0.0
+        centers, scales = self._centers_scales(clean[kept])
+        visibility = np.minimum(keypoints[kept, :, 2], 1.0).clip(min=0.0)
+        # x, y of unlabelled joints stay as written (they weigh 0), as published
+        joints = np.concatenate([keypoints[kept, :, :2], visibility[:, :, None]], axis=2)
         image_ids = np.array([annotations[i]["image_id"] for i in kept], dtype=np.int64)
         ann_ids = np.array([annotations[i]["id"] for i in kept], dtype=np.int64)
         return (self._image_paths(image_ids), image_ids, ann_ids, centers, scales,
-                np.ones(len(kept), dtype=np.float32), joints.astype(np.float32))
+                np.ones(len(kept), dtype=np.float32), joints)
 
-    def _load_detection_records(self, bbox_file, image_thre, det_category_ids):
+    def _load_detection_records(self, bbox_file, image_thre, det_category_ids, use_det_score):
         detections = read_json(bbox_file, "detection file",
                                " (TEST.COCO_BBOX_FILE, used when TEST.USE_GT_BBOX is false)", AnnotationError)
         if not isinstance(detections, list):
@@ -174,16 +202,19 @@ class TopDownCocoDataset(Dataset):
             raise AnnotationError(f"{bbox_file}: detections refer to image ids {missing[:10]} that are not in "
                                   f"{self.ann_file}")
         boxes = np.array([d["bbox"][:4] for d in detections], dtype=np.float64).reshape(-1, 4)
-        valid = (boxes[:, 2:] > 0).all(axis=1)
+        valid = (boxes[:, 2:] > 0).any(axis=1)
         if (~valid).sum():
-            logger.warning("%s: skipped %d detection(s) with w or h <= 0", bbox_file, int((~valid).sum()))
+            logger.warning("%s: skipped %d detection(s) with w and h <= 0 (scale 0)", bbox_file, int((~valid).sum()))
         logger.info("%s: %d of %d detections have score >= TEST.IMAGE_THRE %.3g", bbox_file,
                     len(detections), num_category, image_thre)
         kept = np.flatnonzero(valid)
         centers, scales = self._centers_scales(boxes[kept])
         image_ids = np.array([detections[i]["image_id"] for i in kept], dtype=np.int64)
-        scores = np.array([detections[i]["score"] for i in kept], dtype=np.float32)
-        joints = np.zeros((len(kept), self.num_joints, 3), dtype=np.float32)
+        # quirk: the published loaders give detector boxes a box score of 1 (their detection
+        # records carry 'score', the test loop reads 'bbox_score'), so rescoring ignores them
+        scores = (np.array([detections[i]["score"] for i in kept], dtype=np.float32) if use_det_score
+                  else np.ones(len(kept), dtype=np.float32))
+        joints = np.zeros((len(kept), self.num_joints, 3), dtype=np.float64)
         return (self._image_paths(image_ids), image_ids, np.full(len(kept), -1, dtype=np.int64),
                 centers, scales, scores, joints)
 
@@ -191,7 +222,7 @@ class TopDownCocoDataset(Dataset):
         centers = np.zeros((len(boxes), 2), dtype=np.float32)
         scales = np.zeros((len(boxes), 2), dtype=np.float32)
         for i, box in enumerate(boxes):
-            centers[i], scales[i] = box_to_center_scale(box, self.aspect_ratio)
+            centers[i], scales[i] = self.codec.center_scale(box, self.meta.box_convention)
         return centers, scales
 
     def _image_paths(self, image_ids):
@@ -206,7 +237,12 @@ class TopDownCocoDataset(Dataset):
 
         DataLoader worker processes do not inherit it: each seeds itself from torch's per-worker seed.
         """
-        self._rng = np.random.default_rng(seed)
+        self.set_random_source(np.random.default_rng(seed))
+
+    def set_random_source(self, rng):
+        """Draw the augmentation from ``rng`` in this process: any object with ``random()`` and
+        ``standard_normal()`` (a numpy Generator, or scripted draws; see TopDownAugmentation)."""
+        self._rng = rng
         self._rng_pid = os.getpid()
 
     def _generator(self):
@@ -225,17 +261,11 @@ class TopDownCocoDataset(Dataset):
         if self.is_train:
             joints, center, scale, rotation, flipped = self.augmentation(
                 joints, center, scale, image.shape[1], self._generator())
+            if flipped:
+                image = image[:, ::-1]
 
-        output_size = (int(self.image_size[0]), int(self.image_size[1]))
-        matrix = get_affine_transform(center, scale, rotation, output_size)
-        # the flipped crop is sampled straight from the unflipped image (no mirrored copy)
-        sampling = matrix @ flip_matrix(image.shape[1]) if flipped else matrix
-        crop = cv2.warpAffine(image, sampling, output_size, flags=cv2.INTER_LINEAR)
-
-        visible = joints[:, 2] > 0
-        joints[visible, :2] = affine_transform_points(joints[visible, :2], matrix)
-        target, target_weight = generate_gaussian_targets(joints[:, :2], joints[:, 2], self.image_size,
-                                                          self.heatmap_size, self.sigma)
+        crop = self.codec.crop(image, center, scale, rotation)
+        joints, heatmap_joints, target, target_weight = self.codec.encode(joints, center, scale, rotation)
         if self.use_joint_weights:
             target_weight = target_weight * self.meta.joint_weights[:, None]
 
@@ -243,22 +273,26 @@ class TopDownCocoDataset(Dataset):
             "image_file": image_file,
             "image_id": int(self.image_ids[index]),
             "ann_id": int(self.ann_ids[index]),
+            "bbox_id": int(self.bbox_ids[index]),
             "center": center.astype(np.float32),
             "scale": scale.astype(np.float32),
             "rotation": float(rotation),
+            "flipped": flipped,
             "score": float(self.scores[index]),
-            "joints": joints.astype(np.float32),
+            "joints": joints,
+            "heatmap_joints": heatmap_joints,
             "joints_vis": joints[:, 2].astype(np.float32),
         }
         return (torch.from_numpy(normalize_image(crop)), torch.from_numpy(target),
                 torch.from_numpy(target_weight.astype(np.float32)), meta)
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, preds, boxes, image_ids, ann_ids, output_dir):
+    def evaluate(self, preds, boxes, image_ids, ann_ids, output_dir, bbox_ids=None):
         """Metrics of predictions [N, K, 3] (x, y, maxval in image pixels) -> (OrderedDict, primary value)."""
         from kitpose.evaluation import evaluate_topdown
         return evaluate_topdown(self.meta, self.ann_file, preds, boxes, image_ids, ann_ids, output_dir,
-                                self.test_cfg, metric=self.metric, set_name=self.image_set or "val")
+                                self.test_cfg, metric=self.metric, set_name=self.image_set or "val",
+                                bbox_ids=bbox_ids)
 
 
 def build_augmentation(cfg, meta, aspect_ratio):

@@ -1,4 +1,4 @@
-"""Top-down sample transforms (HRNet conventions): image reading, augmentation geometry, normalisation.
+"""Top-down sample transforms: image reading, augmentation geometry, normalisation.
 
 Geometry and pixels are kept apart: `TopDownAugmentation` only decides the crop
 (centre, scale, rotation, flip) and moves the joints; the dataset then warps the
@@ -36,8 +36,11 @@ def read_image(path, color_rgb=True):
 
 
 def normalize_image(image):
-    """uint8 [H, W, 3] -> float32 [3, H, W]: /255 then ImageNet mean/std (same means for BGR input, as HRNet)."""
-    normalized = (image.astype(np.float32) * np.float32(1.0 / 255.0) - IMAGENET_MEAN) / IMAGENET_STD
+    """uint8 [H, W, 3] -> float32 [3, H, W]: / 255 then ImageNet mean/std (the same means for BGR input).
+
+    Plain float32 division, bit-equal to torchvision's ToTensor + Normalize of the published loaders.
+    """
+    normalized = (image.astype(np.float32) / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(normalized.transpose(2, 0, 1))
 
 
@@ -50,32 +53,42 @@ def half_body_center_scale(joints, upper_body_mask, aspect_ratio, rng, pixel_std
     """Crop around the visible upper or lower body joints; None when fewer than 2 are available.
 
     ``joints`` is [K, 3] (x, y, visibility). Joints outside ``upper_body_mask``
-    count as lower body (HRNet), so a keypoint listed in neither half joins the lower one.
+    count as lower body, so a keypoint listed in neither half joins the lower one.
     """
     visible = joints[:, 2] > 0
     upper = joints[visible & upper_body_mask, :2]
     lower = joints[visible & ~upper_body_mask, :2]
-    # quirk: HRNet compares a *normal* draw with 0.5, so the upper body is picked ~69% of the time
+    # quirk: a *normal* draw is compared with 0.5, so the upper body is picked ~69% of the time
     if rng.standard_normal() < 0.5 and len(upper) > 2:
         selected = upper
     else:
         selected = lower if len(lower) > 2 else upper
     if len(selected) < 2:
         return None
-    center = selected.mean(axis=0).astype(np.float32)
-    width, height = selected.max(axis=0) - selected.min(axis=0)
+    selected = selected.astype(np.float32)
+    center = selected.mean(axis=0)
+    # quirk: the published box adds 1 px to the joints' extent (float32 extent, float64 sum)
+    width, height = (selected.max(axis=0) - selected.min(axis=0)).astype(np.float64) + 1.0
     if width > aspect_ratio * height:
         height = width / aspect_ratio
     elif width < aspect_ratio * height:
         width = height * aspect_ratio
     # half-body crops are padded by 1.5 instead of the 1.25 of whole boxes
-    scale = np.array([width / pixel_std, height / pixel_std], dtype=np.float32) * 1.5
+    scale = np.array([width / pixel_std, height / pixel_std], dtype=np.float32) * np.float32(1.5)
     return center, scale
 
 
 @dataclass
 class TopDownAugmentation:
-    """Random half-body crop, scale, rotation and horizontal flip of one instance (SPEC §3)."""
+    """Random half-body crop, scale, rotation and horizontal flip of one instance, as published.
+
+    ``rng`` is any object with ``random()`` (uniform [0, 1)) and ``standard_normal()``
+    (a numpy Generator, or scripted draws). They are consumed in the published order:
+    half-body test (uniform; only when more than ``num_joints_half_body`` joints are
+    visible), upper/lower choice (normal; only for a half-body crop), scale (normal),
+    rotation test (uniform), angle (normal; only when rotating), flip test (uniform;
+    only when ``flip``).
+    """
     aspect_ratio: float
     flip_pairs: list
     upper_body_mask: np.ndarray       # bool [K]
@@ -97,7 +110,7 @@ class TopDownAugmentation:
             if half_body is not None:
                 center, scale = half_body
         sf, rf = self.scale_factor, self.rotation_factor
-        # HRNet clips the scale draw to 1 +/- sf (one sigma), the rotation draw to +/- 2 rf
+        # the scale draw is clipped to 1 +/- sf (one sigma), the rotation draw to +/- 2 rf
         scale = scale * np.float32(np.clip(rng.standard_normal() * sf + 1.0, 1.0 - sf, 1.0 + sf))
         rotation = 0.0
         if rng.random() <= self.rotation_prob:

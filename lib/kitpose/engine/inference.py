@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from kitpose.codecs import PIXEL_STD, fuse_flip_heatmaps, get_final_preds
+from kitpose.codecs import PIXEL_STD, HeatmapCodec, fuse_flip_heatmaps
 
 from .distributed import all_gather_objects
 
@@ -22,12 +22,14 @@ class Predictions:
     """Per-instance results in dataset order.
 
     preds [N,K,3] (x, y, maxval; image pixels); boxes [N,6] (cx, cy, scale w, scale h,
-    area, box score); image_ids [N]; ann_ids [N] (-1 for detector boxes); image_files [N].
+    area, box score; float64); image_ids [N]; ann_ids [N] (-1 for detector boxes); bbox_ids [N]
+    (per-image box ids); image_files [N].
     """
     preds: np.ndarray
     boxes: np.ndarray
     image_ids: np.ndarray
     ann_ids: np.ndarray
+    bbox_ids: np.ndarray
     image_files: list
 
 
@@ -85,7 +87,8 @@ def run_inference(model, loader, cfg, context, flip_pairs, amp="none", channels_
     ranks receive the merged Predictions."""
     model.eval()
     device = context.device
-    preds, boxes, image_ids, ann_ids, image_files = [], [], [], [], []
+    codec = HeatmapCodec.from_config(cfg)
+    preds, boxes, image_ids, ann_ids, bbox_ids, image_files = [], [], [], [], [], []
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not context.is_main)
     for images, _target, _target_weight, meta in bar:
         images = images.to(device, non_blocking=True)
@@ -93,19 +96,19 @@ def run_inference(model, loader, cfg, context, flip_pairs, amp="none", channels_
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast_context(amp, device, "TEST.AMP"):
             heatmaps = predict_heatmaps(model, images, cfg, flip_pairs)
-        centers = meta["center"].numpy().astype(np.float64)
-        scales = meta["scale"].numpy().astype(np.float64)
-        coords, maxvals = get_final_preds(heatmaps.cpu().numpy(), centers, scales,
-                                          post_process=cfg.TEST.POST_PROCESS, blur_kernel=cfg.TEST.BLUR_KERNEL)
+        centers = meta["center"].numpy()
+        scales = meta["scale"].numpy()
+        coords, maxvals = codec.decode(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals], axis=2).astype(np.float32))
         area = np.prod(scales * PIXEL_STD, axis=1)
         scores = meta["score"].numpy().astype(np.float64)
-        boxes.append(np.column_stack([centers, scales, area, scores]).astype(np.float32))
+        boxes.append(np.column_stack([centers, scales, area, scores]).astype(np.float64))
         image_ids.append(meta["image_id"].numpy().astype(np.int64))
         ann_ids.append(meta["ann_id"].numpy().astype(np.int64))
+        bbox_ids.append(meta["bbox_id"].numpy().astype(np.int64))
         image_files.extend(meta["image_file"])
     local = Predictions(np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids),
-                        np.concatenate(ann_ids), image_files)
+                        np.concatenate(ann_ids), np.concatenate(bbox_ids), image_files)
     order = _dataset_order(loader)
     if order is None:
         return local
@@ -116,14 +119,15 @@ def _merge_shards(shards, size):
     """Put every rank's results back at their dataset indices (padding duplicates coincide)."""
     first = shards[0][1]
     merged = Predictions(
-        np.zeros((size,) + first.preds.shape[1:], np.float32), np.zeros((size, 6), np.float32),
-        np.zeros(size, np.int64), np.zeros(size, np.int64), [""] * size)
+        np.zeros((size,) + first.preds.shape[1:], np.float32), np.zeros((size, 6), np.float64),
+        np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(size, np.int64), [""] * size)
     filled = np.zeros(size, bool)
     for order, part in shards:
         merged.preds[order] = part.preds
         merged.boxes[order] = part.boxes
         merged.image_ids[order] = part.image_ids
         merged.ann_ids[order] = part.ann_ids
+        merged.bbox_ids[order] = part.bbox_ids
         for index, name in zip(order.tolist(), part.image_files):
             merged.image_files[index] = name
         filled[order] = True
@@ -135,4 +139,4 @@ def _merge_shards(shards, size):
 def evaluate_predictions(dataset, predictions, output_dir):
     """`dataset.evaluate` on the merged predictions -> (OrderedDict name -> value, primary value)."""
     return dataset.evaluate(predictions.preds, predictions.boxes, predictions.image_ids,
-                            predictions.ann_ids, str(output_dir))
+                            predictions.ann_ids, str(output_dir), bbox_ids=predictions.bbox_ids)

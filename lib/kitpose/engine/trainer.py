@@ -10,7 +10,7 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from kitpose.datasets import build_dataset
-from kitpose.datasets.cutmix import cutmix_batch
+from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
 from kitpose.models import build_model, count_parameters, set_part_maps
 
@@ -64,6 +64,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
     sums, count = {}, 0
     bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
                disable=not context.is_main)
+    cutmix_weights = check_cutmix_weights(cfg.DATASET.CUTMIX_WEIGHTS)
     tick = time.time()
     for iteration, (images, target, target_weight, _meta) in enumerate(bar):
         data_time = time.time() - tick
@@ -72,7 +73,9 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
         target_weight = target_weight.to(device, non_blocking=True)
         mix = None
         if cfg.DATASET.CUTMIX:
-            images, target, mix = cutmix_batch(images, target, target_weight)
+            # draws from torch's global stream (seeded by SEED, saved in checkpoints)
+            images, target, mix = cutmix_batch(images, target, target_weight, weights=cutmix_weights,
+                                               prob=cfg.DATASET.CUTMIX_PROB)
         if cfg.TRAIN.CHANNELS_LAST:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast_context(cfg.TRAIN.AMP if device.type == "cuda" else "none", device, "TRAIN.AMP"):

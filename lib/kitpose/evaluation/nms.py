@@ -56,16 +56,22 @@ def _stack_instances(instances, sigmas):
     return keypoints, scores, areas
 
 
+def _descending(scores):
+    """Indices by descending score; ties in reverse index order, as the published NMS orders them."""
+    return np.argsort(scores, kind="stable")[::-1]
+
+
 def oks_nms(kpts_db, thr, sigmas, in_vis_thre=None):
     """Greedy OKS-NMS. Returns the kept indices into `kpts_db`, best score first.
 
     An instance is dropped when its OKS with an already kept one exceeds `thr`.
-    Equal scores keep the earlier instance first.
+    Equal scores put the later instance first (the published descending order reverses
+    an ascending sort).
     """
     if len(kpts_db) == 0:
         return []
     keypoints, scores, areas = _stack_instances(kpts_db, sigmas)
-    order = np.argsort(-scores, kind="stable")
+    order = _descending(scores)
     keep = []
     while order.size > 0:
         best = order[0]
@@ -87,7 +93,7 @@ def soft_oks_nms(kpts_db, thr, sigmas, in_vis_thre=None, max_dets=SOFT_NMS_MAX_D
     if len(kpts_db) == 0:
         return []
     keypoints, scores, areas = _stack_instances(kpts_db, sigmas)
-    order = np.argsort(-scores, kind="stable")
+    order = _descending(scores)
     remaining_scores = scores[order]
     keep = []
     while order.size > 0 and len(keep) < max_dets:
@@ -96,7 +102,7 @@ def soft_oks_nms(kpts_db, thr, sigmas, in_vis_thre=None, max_dets=SOFT_NMS_MAX_D
         rest = order[1:]
         overlap = oks_iou(keypoints[best], keypoints[rest], areas[best], areas[rest], sigmas, in_vis_thre)
         decayed = remaining_scores[1:] * np.exp(-overlap ** 2 / thr)
-        resort = np.argsort(-decayed, kind="stable")
+        resort = _descending(decayed)
         order = rest[resort]
         remaining_scores = decayed[resort]
     return keep

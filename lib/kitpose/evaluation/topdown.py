@@ -25,17 +25,22 @@ def instance_scores(maxvals, box_scores, in_vis_thre):
     return keypoint_score * np.asarray(box_scores, dtype=np.float64)
 
 
-def _result_categories(coco, ann_ids, category_ids):
-    """Category of each instance: given, else its GT annotation's, else the file's only category."""
+def _result_categories(coco, ann_ids, category_ids, results_category):
+    """Category of each instance: given, else the file's first category (metainfo
+    ``loader.results_category`` 'first'), else its GT annotation's, else the file's only category."""
+    category_of_ann = {ann["id"]: ann["category_id"] for ann in coco.dataset.get("annotations", [])}
+    unknown = [int(ann_id) for ann_id in ann_ids if ann_id >= 0 and ann_id not in category_of_ann]
+    if unknown:
+        raise ValueError(f"ann_id {unknown[0]} is not an annotation of the annotation file")
     if category_ids is not None:
         return [int(category) for category in category_ids]
-    category_of_ann = {ann["id"]: ann["category_id"] for ann in coco.dataset.get("annotations", [])}
     file_categories = coco.getCatIds()
+    if results_category == "first":
+        first = coco.dataset.get("categories") or [{"id": 1}]
+        return [int(first[0]["id"])] * len(ann_ids)
     categories = []
     for ann_id in ann_ids:
         if ann_id >= 0:
-            if ann_id not in category_of_ann:
-                raise ValueError(f"ann_id {ann_id} is not an annotation of the annotation file")
             categories.append(category_of_ann[ann_id])
         elif len(file_categories) == 1:
             categories.append(file_categories[0])
@@ -45,13 +50,30 @@ def _result_categories(coco, ann_ids, category_ids):
     return categories
 
 
-def _nms_keep(image_ids, keypoints, scores, areas, sigmas, oks_thre, soft_nms):
-    """Indices kept by per-image (soft) OKS-NMS, grouped by image."""
+def _image_groups(image_ids, bbox_ids):
+    """Instance indices per image, images in first-appearance order, as the published evaluation
+    groups them; with ``bbox_ids`` (metainfo ``loader.unique_box_ids``) each image's instances are
+    sorted by bbox_id and a repeated bbox_id is dropped (first occurrence kept), as the published
+    AP-10K evaluation does."""
+    first_seen = {}
+    for position, image_id in enumerate(image_ids.tolist()):
+        first_seen.setdefault(image_id, []).append(position)
+    groups = []
+    for members in first_seen.values():
+        members = np.asarray(members, dtype=np.int64)
+        if bbox_ids is not None:
+            members = members[np.argsort(bbox_ids[members], kind="stable")]
+            repeated = np.concatenate([[False], bbox_ids[members][1:] == bbox_ids[members][:-1]])
+            members = members[~repeated]
+        groups.append(members)
+    return groups
+
+
+def _nms_keep(groups, keypoints, scores, areas, sigmas, oks_thre, soft_nms):
+    """Indices kept by per-image (soft) OKS-NMS, image by image in the order of ``groups``."""
     suppress = soft_oks_nms if soft_nms else oks_nms
-    by_image = np.argsort(image_ids, kind="stable")
-    boundaries = np.flatnonzero(np.diff(image_ids[by_image])) + 1
     kept = []
-    for members in np.split(by_image, boundaries):
+    for members in groups:
         instances = [{"keypoints": keypoints[i], "score": scores[i], "area": areas[i]} for i in members]
         kept.extend(members[suppress(instances, oks_thre, sigmas)])
     return np.asarray(kept, dtype=np.int64)
@@ -81,15 +103,17 @@ def _test_settings(test_cfg, given):
 
 def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, test_cfg=None, *,
                      in_vis_thre=None, oks_thre=None, soft_nms=None, metric="oks", pck_thre=None,
-                     set_name="val", category_ids=None):
+                     set_name="val", category_ids=None, bbox_ids=None):
     """Score, suppress, write and evaluate top-down predictions.
 
     preds [N, K, 3]: x, y, maxval in image coordinates; boxes [N, 6]: cx, cy, sw, sh,
     area, score; image_ids [N]; ann_ids [N] (-1 for detector boxes).
     Thresholds come from the keywords, else from `test_cfg` (the config's TEST node:
     IN_VIS_THRE, OKS_THRE, SOFT_NMS, PCK_THRE), else the defaults in TEST_SETTINGS.
-    metric 'oks': per-image OKS-NMS (soft when `soft_nms`) with the dataset's sigmas
-    (HRNet used COCO's), then COCO AP; primary = AP.
+    metric 'oks': per-image OKS-NMS (soft when `soft_nms`) with the dataset's sigmas, then
+    COCO AP; primary = AP. Images are visited in first-appearance order; with `bbox_ids` [N]
+    (the dataset's per-image box ids) and metainfo ``loader.unique_box_ids``, an image's
+    repeated box id is evaluated once.
     metric 'pck': every instance is kept (one prediction per GT annotation, matched by
     ann_id; NMS would only drop overlapping animals); primary = PCK 'Mean'.
     category_ids [N] (optional): result categories; by default the GT annotation's
@@ -113,18 +137,23 @@ def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_di
                          f"got {boxes.shape}, {image_ids.shape}, {ann_ids.shape}")
     if category_ids is not None and len(category_ids) != num:
         raise ValueError(f"category_ids has {len(category_ids)} entries for {num} predictions")
+    if bbox_ids is not None:
+        bbox_ids = np.asarray(bbox_ids, dtype=np.int64).reshape(-1)
+        if bbox_ids.shape != (num,):
+            raise ValueError(f"bbox_ids has {bbox_ids.shape[0]} entries for {num} predictions")
 
     settings = _test_settings(test_cfg, dict(in_vis_thre=in_vis_thre, oks_thre=oks_thre,
                                              soft_nms=soft_nms, pck_thre=pck_thre))
     coco = load_coco(ann_file)
-    categories = _result_categories(coco, ann_ids, category_ids)
+    categories = _result_categories(coco, ann_ids, category_ids, meta.loader.results_category)
     scores = instance_scores(preds[:, :, 2], boxes[:, 5], settings["in_vis_thre"])
+    groups = _image_groups(image_ids, bbox_ids if meta.loader.unique_box_ids else None)
     if metric == "oks":
-        kept = _nms_keep(image_ids, preds, scores, boxes[:, 4], meta.sigmas,
-                         settings["oks_thre"], settings["soft_nms"])
+        kept = _nms_keep(groups, preds, scores, boxes[:, 4], meta.sigmas, settings["oks_thre"],
+                         settings["soft_nms"])
         logger.info("OKS-NMS kept %d of %d instances", kept.size, num)
     else:
-        kept = np.arange(num)
+        kept = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
 
     results = [{
         "image_id": int(image_ids[i]),

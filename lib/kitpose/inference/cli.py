@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import get_final_preds
+from kitpose.codecs import HeatmapCodec
 from kitpose.config import load_config
 from kitpose.engine.cli import USER_ERRORS
 from kitpose.engine.logging_setup import TqdmConsoleHandler
@@ -140,12 +140,8 @@ def _visualize(args):
     inputs, _, _ = predictor.crops(image, box[None])
     outputs = predictor.forward(inputs)
     heatmaps = outputs.heatmaps[0].numpy()
-    # keypoints in crop pixels: decode with the crop itself as the box (centre = crop centre)
-    width, height = predictor.image_size
-    crop_center = np.array([[width / 2.0, height / 2.0]])
-    crop_scale = np.array([[width / 200.0, height / 200.0]])
-    keypoints, _ = get_final_preds(heatmaps[None], crop_center, crop_scale, cfg.TEST.POST_PROCESS,
-                                   cfg.TEST.BLUR_KERNEL)
+    # keypoints in crop pixels: decode with the crop itself as the box
+    keypoints, _ = predictor.codec.decode(heatmaps[None], *predictor.codec.crop_frame())
     assign = medoids = part_maps = None
     head = getattr(predictor.model, "channelformer", None)
     if head is not None and head.num_parts and outputs.intermediate is not None:
@@ -211,11 +207,11 @@ def _export(args):
 
 
 def _whole_image_crops(cfg, paths):
-    size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))
+    codec = HeatmapCodec.from_config(cfg)
     crops = []
     for path in paths:
         image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             raise OSError(f"--check-images: cannot read {path}")
-        crops.append(crop_input(image, whole_image_box(image), size, cfg.DATASET.COLOR_RGB)[0])
+        crops.append(crop_input(image, whole_image_box(image), codec, cfg.DATASET.COLOR_RGB)[0])
     return torch.from_numpy(np.stack(crops))

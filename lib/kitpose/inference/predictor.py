@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import PIXEL_STD, box_to_center_scale, get_affine_transform, get_final_preds
+from kitpose.codecs import PIXEL_STD, BoxConvention, HeatmapCodec
 from kitpose.datasets import BUILTIN_METAINFO, MetainfoError, load_metainfo
 from kitpose.datasets.transforms import normalize_image
 from kitpose.engine.fastpath import prepare_for_inference
@@ -73,13 +73,12 @@ def whole_image_box(image):
     return np.array([0.0, 0.0, width, height], dtype=np.float64)
 
 
-def crop_input(image, box, image_size, color_rgb=True):
+def crop_input(image, box, codec, color_rgb=True, convention=BoxConvention()):
     """One network input from a BGR uint8 image, as the test pipeline makes it:
-    (normalised float32 [3,H,W], centre [2], scale [2]) for box (x, y, w, h) and image_size (w, h)."""
-    image_size = (int(image_size[0]), int(image_size[1]))
-    center, scale = box_to_center_scale(box, image_size[0] / image_size[1])
-    matrix = get_affine_transform(center, scale, 0.0, image_size)
-    pixels = cv2.warpAffine(image, matrix, image_size, flags=cv2.INTER_LINEAR)
+    (normalised float32 [3,H,W], centre [2], scale [2]) for box (x, y, w, h), cropped by ``codec``
+    with the dataset's box ``convention``."""
+    center, scale = codec.center_scale(box, convention)
+    pixels = codec.crop(image, center, scale)
     if color_rgb:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
     return normalize_image(pixels), center, scale
@@ -105,13 +104,14 @@ class PosePredictor:
         load_model_weights(model, checkpoint)
         self.model = prepare_for_inference(model, cfg, self.device, part_maps=part_maps)
         self.checkpoint = str(checkpoint)
-        self.image_size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))  # (w, h)
+        self.codec = HeatmapCodec.from_config(cfg)
+        self.image_size = self.codec.image_size  # (w, h)
         self.batch_size = max(1, int(cfg.TEST.BATCH_SIZE_PER_GPU))
 
     # ------------------------------------------------------------ crops
     def crops(self, image, boxes):
         """Network inputs for boxes [N,4] (x, y, w, h) -> (tensor [N,3,H,W], centres [N,2], scales [N,2])."""
-        made = [crop_input(image, box, self.image_size, self.cfg.DATASET.COLOR_RGB)
+        made = [crop_input(image, box, self.codec, self.cfg.DATASET.COLOR_RGB, self.meta.box_convention)
                 for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
         width, height = self.image_size
         if not made:
@@ -163,8 +163,7 @@ class PosePredictor:
             return [PoseInstances.empty(num_keypoints) for _ in requests]
         heatmaps = self.heatmaps(torch.cat(inputs))
         centers, scales = np.concatenate(centers), np.concatenate(scales)
-        coords, maxvals = get_final_preds(heatmaps, centers, scales, post_process=self.cfg.TEST.POST_PROCESS,
-                                          blur_kernel=self.cfg.TEST.BLUR_KERNEL)
+        coords, maxvals = self.codec.decode(heatmaps, centers, scales)
         keypoints = np.concatenate([coords, maxvals], axis=2).astype(np.float32)
         box_scores = np.concatenate(all_scores)
         scores = instance_scores(maxvals[..., 0], box_scores, self.cfg.TEST.IN_VIS_THRE).astype(np.float32)

@@ -17,85 +17,28 @@ The switch: `exportable_clustering(model)` makes the KIT head of `model` use thi
 function (by overriding its `cluster` method on that instance) for as long as the
 context is open; nothing in the model's own files changes.
 
-Rounding. The published clustering turns last-bit differences into other clusters
-(SPEC §1.2), so the graph must round as PyTorch does where it can:
-- the norms are written out in the summation order of PyTorch's CPU kernel (measured by
-  `torch_norm_lanes`): the first medoid is the largest norm of already normalised maps;
-- given PyTorch's cosine-similarity matrix, the rest of the graph reproduces PyTorch exactly
-  (tested on the reference case);
-- the similarity itself is one float32 GEMM, whose summation order belongs to the BLAS
-  (MKL in PyTorch, MLAS in onnxruntime) and cannot be pinned down; in samples with
-  near-ties onnxruntime can therefore cluster differently from PyTorch.
+Precision. As `kmedoids_cosine`, the graph clusters in float64 (a Cast after the input):
+the published clustering's near-ties (two-keypoint parts, the first medoid; see kmedoids.py)
+are then thousands of rounding steps apart, so onnxruntime's own GEMM, norm and reduction
+orders reach the same clusters as PyTorch on any CPU; nothing has to mimic PyTorch's rounding.
 """
 import contextlib
-import functools
 import logging
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .kmedoids import EPS, STOP_SHIFT, _similarity
+from .kmedoids import (STOP_SHIFT, _kkz_init, _lower_diagonal, _medoid_shift, _new_medoids,
+                       _no_autocast, _normalise, _similarity, _sorted_result, _working_copy)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["kmedoids_cosine_fixed_iters", "exportable_clustering", "ExportWrapper", "KMedoidsModule",
            "export_module_onnx", "export_model_onnx", "export_kmedoids_onnx", "run_onnx", "onnx_parity",
-           "torch_norm_lanes", "DEFAULT_OPSET"]
+           "DEFAULT_OPSET"]
 
 DEFAULT_OPSET = 17
-
-
-def _cumsum_last(values, dim):
-    """Left-to-right float32 sum along `dim` as an ONNX CumSum (onnxruntime adds in order, in float32)."""
-    return values.cumsum(dim).select(dim, -1)
-
-
-def _accumulate_last(values, dim):
-    """Left-to-right float32 sum along `dim` in eager mode (torch.cumsum would accumulate in float64)."""
-    return torch.from_numpy(np.add.accumulate(values.detach().cpu().numpy(), axis=dim).take(-1, axis=dim))
-
-
-def _lane_norm(x, lanes, sequential_sum):
-    """||x|| over the last dim, rounded as PyTorch's CPU kernel rounds it: `lanes` running sums of
-    squares over consecutive blocks, then the lanes added in order, the leftover tail element by
-    element, and an exact square root."""
-    length = x.shape[-1]
-    body = length - length % lanes
-    squares = x * x
-    lane_sums = sequential_sum(squares[..., :body].unflatten(-1, (body // lanes, lanes)), -2)
-    parts = [lane_sums, squares[..., body:]] if body < length else [lane_sums]
-    total = sequential_sum(torch.cat(parts, dim=-1), -1)
-    return total.double().sqrt().float()
-
-
-@functools.lru_cache(maxsize=None)
-def torch_norm_lanes():
-    """The lane count whose rounding reproduces `Tensor.norm(dim=-1)` of this PyTorch build on this
-    CPU (8 with AVX2-width kernels, 16 with AVX-512), or None when none does."""
-    probe = torch.rand(64, 1003, generator=torch.Generator().manual_seed(0)) ** 3
-    reference = probe.norm(dim=-1)
-    for lanes in (8, 16, 4, 32):
-        if torch.equal(_lane_norm(probe, lanes, _accumulate_last), reference):
-            return lanes
-    logger.warning("could not reproduce the rounding of PyTorch's CPU norm; in ONNX the first k-medoids "
-                   "medoid (decided by that rounding) may differ from PyTorch's")
-    return None
-
-
-def _norm(x):
-    """x.norm(dim=-1, keepdim=True); in an ONNX export, written out so that onnxruntime rounds it
-    as PyTorch does. quirk: the published clustering takes its first medoid from the norms of
-    already normalised maps (all ~1), so their last bit decides it."""
-    lanes = torch_norm_lanes() if torch.onnx.is_in_onnx_export() else None
-    if lanes is None:
-        return x.norm(dim=-1, keepdim=True)
-    return _lane_norm(x, lanes, _cumsum_last)[..., None]
-
-
-def _normalise(x):
-    return x / (_norm(x) + EPS)
 
 
 def _same_chunk(reference, chunk_size):
@@ -103,11 +46,6 @@ def _same_chunk(reference, chunk_size):
     index = torch.ones_like(reference[:, 0, 0]).cumsum(0) - 1  # 0..B-1, traced from the batch dimension
     chunk = torch.div(index, chunk_size, rounding_mode="floor")
     return chunk[:, None] == chunk[None, :]
-
-
-def _gather_rows(table, rows):
-    """table [B,N,C], rows [B,M] long -> table[b, rows[b, m]] as [B,M,C] (a traceable gather)."""
-    return table.gather(1, rows[:, :, None].expand(-1, -1, table.shape[2]))
 
 
 @torch.no_grad()
@@ -118,47 +56,43 @@ def kmedoids_cosine_fixed_iters(maps, num_parts, num_iters=40, chunk_size=8, sim
     their medoids from then on (see the module docstring). The arithmetic is that of
     `kmedoids_cosine`, operation for operation, so in eager PyTorch the results are identical.
     `similarity` [B,K,K] replaces the cosine similarities of the maps (to test the rest of an
-    exported graph without the GEMM's rounding).
+    exported graph on given similarities; taken in float64).
     """
     if maps.dim() != 3:
         raise ValueError(f"kmedoids_cosine_fixed_iters expects maps [B,K,L], got shape {tuple(maps.shape)}")
     num_keypoints = maps.shape[1]
     if not 1 <= num_parts <= num_keypoints:
         raise ValueError(f"kmedoids_cosine_fixed_iters: num_parts {num_parts} must be in 1..K={num_keypoints}")
-    x = _normalise(maps.detach().float())
-    unit = _normalise(x)
-    dist = 1 - (_similarity(unit) if similarity is None else similarity)
+    x = _working_copy(maps)
+    with _no_autocast(x.device.type):
+        assign, medoids = _fixed_iters(x, num_parts, num_iters, chunk_size, similarity)
+    if x.device != maps.device:  # clustered on the CPU (MPS has no float64)
+        assign, medoids = assign.to(maps.device), medoids.to(maps.device)
+    return assign, medoids
+
+
+def _fixed_iters(x, num_parts, num_iters, chunk_size, similarity):
+    x = _normalise(x)
+    similarity = _similarity(_normalise(x)) if similarity is None else similarity.detach().to(x.dtype)
+    dist = 1 - similarity
     same_chunk = _same_chunk(dist, chunk_size)
     # the published shift by the maximum of the whole chunk (see kmedoids.py)
     sample_max = dist.flatten(1).max(dim=1).values
     lowest = torch.full_like(same_chunk, float("-inf"), dtype=dist.dtype)
     chunk_max = torch.where(same_chunk, sample_max[None, :], lowest).max(dim=1).values
-    dist = dist - chunk_max[:, None, None] - 1
-    dist = dist - torch.eye(num_keypoints, dtype=dist.dtype, device=dist.device)
+    dist = _lower_diagonal(dist - chunk_max[:, None, None] - 1)
 
-    # KKZ init, as kmedoids.py (first medoid: largest norm of the already normalised maps)
-    medoids = _norm(x).squeeze(-1).argmax(-1, keepdim=True)
-    for _ in range(num_parts - 1):
-        nearest = _gather_rows(dist, medoids).min(dim=1).values
-        medoids = torch.cat([medoids, nearest.argmax(-1, keepdim=True)], dim=1)
-
-    chunk_weights = same_chunk.to(dist.dtype)
-    chunk_weights = chunk_weights / chunk_weights.sum(dim=1, keepdim=True)
+    medoids = _kkz_init(x.norm(dim=-1), dist, num_parts)
+    chunk_members = same_chunk.to(dist.dtype)
+    chunk_count = chunk_members.sum(dim=1)
     running = torch.ones_like(sample_max, dtype=torch.bool)
     for _ in range(num_iters):
-        assign = _gather_rows(dist, medoids).argmin(dim=1)
-        member = F.one_hot(assign, num_parts).transpose(1, 2).to(dist.dtype)  # [B,P,K]
-        cost = (dist[:, None] * member[:, :, :, None] * member[:, :, None, :]).sum(-1)
-        new_medoids = cost.argmin(-1)
-        shift = (_gather_rows(x, new_medoids) - _gather_rows(x, medoids)).norm(dim=-1).sum(-1)
-        chunk_shift = chunk_weights @ shift
+        new_medoids = _new_medoids(dist, medoids, num_parts)
+        chunk_shift = (chunk_members @ _medoid_shift(x, new_medoids, medoids)) / chunk_count  # chunk mean
         # the eager loop assigns the new medoids, then breaks when its chunk's mean shift is small
         medoids = torch.where(running[:, None], new_medoids, medoids)
         running = running & (chunk_shift >= STOP_SHIFT)
-
-    medoids = medoids.sort(dim=-1).values
-    assign = _gather_rows(dist, medoids).argmin(dim=1)
-    return assign, medoids
+    return _sorted_result(dist, medoids)
 
 
 def _kit_head(model):
@@ -237,7 +171,6 @@ def export_module_onnx(module, example_inputs, path, input_names, output_names, 
     for every input and output; checks the file with onnx.checker. Returns the output names."""
     import warnings
     import onnx
-    torch_norm_lanes()  # measured once, outside the trace
     dynamic_axes = {name: {0: "batch"} for name in list(input_names) + list(output_names)}
     with warnings.catch_warnings(), torch.no_grad():
         # the TorchScript exporter unrolls the fixed iteration loop and needs no onnxscript; its

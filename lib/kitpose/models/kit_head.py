@@ -1,4 +1,5 @@
-"""Keypoint Interactive Transformer (KIT) head, published name ``channelformer`` (SPEC §1.2).
+"""Keypoint Interactive Transformer (KIT) head, published name ``channelformer``
+(published details: docs/published_behaviour.md, Model).
 
 Each of the K keypoint maps, whole, is one token. Optional body-part prompt tokens come
 from a cosine k-medoids grouping of the maps plus a small conv "meta net" on the
