@@ -8,13 +8,14 @@ STAMP := $(VENV)/.install-stamp
 
 install: $(STAMP)
 
-# torch==2.14.1/torchvision==0.29.1 install from local disk on the project's machines.
-# xtcocotools is built from source: its wheel is compiled against numpy 1 and breaks under numpy 2.
+# The runtime dependencies are pyproject.toml's; torch==2.14.1/torchvision==0.29.1 install from
+# local disk on the project's machines. xtcocotools is built from source first (numpy and Cython
+# are its build tools): its wheel is compiled against numpy 1 and breaks under numpy 2.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q "numpy>=1.24" "Cython>=3.0" "setuptools>=61" wheel
 	$(PY) -m pip install -q --no-binary xtcocotools --no-build-isolation "xtcocotools>=1.14"
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
 	touch $@
 
 test: install
@@ -23,7 +24,7 @@ test: install
 
 # optional: ONNX export and its parity tests
 install-onnx: install
-	$(PY) -m pip install -q onnx onnxruntime
+	$(PY) -m pip install -q --no-build-isolation -e ".[onnx]"
 
 test-onnx: install-onnx
 	$(PY) -m pytest -q -m onnx

@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 from kitpose.config import load_config
-from kitpose.datasets.synthetic import generate_synthetic_dataset
+from kitpose.demo.synthetic import generate_synthetic_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"

@@ -45,3 +45,20 @@ def test_yaml_spellings_on_command_line():
     cfg = load_config(None, ["TEST.FLIP_TEST", "false", "DATASET.CUTMIX", "true", "TRAIN.LR", "1e-3"])
     assert cfg.TEST.FLIP_TEST is False and cfg.DATASET.CUTMIX is True
     assert cfg.TRAIN.LR == 1e-3
+
+
+def test_misspelt_model_extra_key_is_refused(tmp_path):
+    """MODEL.EXTRA is strict: HRNet's structure keys are known, a misspelling is an error, not ignored."""
+    path = tmp_path / "extra.yaml"
+    path.write_text("MODEL:\n  EXTRA:\n    FINAL_CONV_KERNAL: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert "MODEL.EXTRA.FINAL_CONV_KERNAL" in str(err.value) and str(path) in str(err.value)
+    with pytest.raises(ConfigError, match=r"MODEL\.EXTRA\.STAGE2\.NUM_BLOCK\b"):
+        load_config(None, ["MODEL.EXTRA.STAGE2.NUM_BLOCK", "[1, 1]"])
+    assert load_config(None, ["MODEL.EXTRA.FINAL_CONV_KERNEL", "3"]).MODEL.EXTRA.FINAL_CONV_KERNEL == 3
+
+
+def test_unsupported_target_type_is_refused():
+    with pytest.raises(ConfigError, match=r"MODEL\.TARGET_TYPE = 'offset' is not supported"):
+        load_config(None, ["MODEL.TARGET_TYPE", "offset"])

@@ -336,7 +336,6 @@ def test_experiment_equals_published(name, caplog):
     expected = {**PUBLISHED_COMMON, **PUBLISHED[name][1]}
     wrong = {key: (_value(cfg, key), value) for key, value in expected.items() if _value(cfg, key) != value}
     assert not wrong, f"{name} differs from {PUBLISHED[name][0]} (ours, published): {wrong}"
-    assert cfg.LOG_TYPE == ("pck" if cfg.DATASET.DATASET == "ak" else "ap")  # published 'pck' / default 'map'
     assert not _config_warnings(caplog)
 
 
@@ -376,8 +375,11 @@ def test_tiny_published_format_file_builds(reference_fixture, tmp_path):
     """The reference model's config plus TRAIN.MODEL_LR and every other published-only key."""
     data = yaml.safe_load(reference_fixture["config_yaml"])
     for key, entry in PUBLISHED_ONLY_KEYS.items():
-        section, leaf = key.split(".")
-        data.setdefault(section, {})[leaf] = entry.default
+        *sections, leaf = key.split(".")
+        node = data
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = entry.default
     data["TRAIN"]["MODEL_LR"] = 0.0007
     path = tmp_path / "tiny_published.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -410,8 +412,21 @@ def test_model_lr_on_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("key, value", [("DATASET.SELECT_DATA", "true"), ("DATASET.DATA_FORMAT", "zip"),
-                                        ("DATASET.HYBRID_JOINTS_TYPE", "hybrid"), ("MODEL.TARGET_TYPE", "offset"),
-                                        ("DEBUG.SAVE_HEATMAPS_PRED", "true")])
+                                        ("MODEL.TARGET_TYPE", "offset")])
+def test_unsupported_published_setting_is_refused(key, value, tmp_path):
+    section, leaf = key.split(".")
+    path = tmp_path / "published.yaml"
+    path.write_text(f"{section}:\n  {leaf}: {value}\n")
+    for source, args in ((str(path), (str(path),)), ("command line", (None, [key, value]))):
+        with pytest.raises(ConfigError) as err:
+            load_config(*args)
+        assert key in str(err.value) and source in str(err.value)
+    # the published default itself is fine
+    default = {"DATASET.SELECT_DATA": "false", "DATASET.DATA_FORMAT": "jpg", "MODEL.TARGET_TYPE": "gaussian"}[key]
+    load_config(None, [key, default])
+
+
+@pytest.mark.parametrize("key, value", [("DATASET.HYBRID_JOINTS_TYPE", "hybrid"), ("DEBUG.SAVE_HEATMAPS_PRED", "true")])
 def test_ignored_published_setting_warns(key, value, tmp_path, caplog):
     section, leaf = key.split(".")
     path = tmp_path / "published.yaml"

@@ -71,7 +71,7 @@ def test_ap10k_sample_test_pipeline_is_exact(samples_dir):
     cfg = load_config(None, sample_opts(samples_dir, "ap10k", "test_ap10k.json", 17))
     ds = build_dataset(cfg, is_train=False)
     coco = json.loads((samples_dir / "ap10k" / "test_ap10k.json").read_text())
-    assert len(ds) == 2 and ds.metric == "oks" and not ds.is_train
+    assert len(ds) == 2 and ds.meta.metric == "oks" and not ds.is_train
     assert ds.codec.image_size == (256, 256) and ds.codec.heatmap_size == (64, 64)
     for index, ann in enumerate(coco["annotations"]):
         image, target, target_weight, meta = ds[index]
@@ -115,7 +115,7 @@ def test_ap10k_sample_test_pipeline_is_exact(samples_dir):
 def test_ak_sample_subfolders_invisible_joints_and_pck_metric(samples_dir):
     cfg = load_config(None, sample_opts(samples_dir, "ak", "test_animalkingdom.json", 23))
     ds = build_dataset(cfg, is_train=False)
-    assert ds.metric == "pck" and len(ds) == 2
+    assert ds.meta.metric == "pck" and len(ds) == 2
     _, _, target_weight, meta = ds[1]
     assert meta["image_file"].endswith("AAOYRUDX/AAOYRUDX_f000028.jpg")
     # AnimalKingdom marks missing joints as (-1, -1, 0): no target; the coordinates stay as written

@@ -31,8 +31,8 @@ def test_torchrun_two_processes_gloo_cpu(tmp_path):
     assert len(logs) == 1
     log = logs[0].read_text()
     assert "rank 0/2 (gloo)" in log
-    assert "9 training instances (3 iterations per epoch" not in log   # the sampler split the data
-    assert "(2 iterations per epoch on this process)" in log
+    # the sampler split the 9 training instances: 5 per rank (padded), batch 3 -> 2 iterations
+    assert "9 training instances (2 iterations per epoch on this process)" in log
     assert "epoch 1 validation: AP" in log
 
     state = torch.load(out / "checkpoint.pth", weights_only=True)

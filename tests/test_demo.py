@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from kitpose.config import get_default_config, load_config
+from kitpose.config import load_config
 from kitpose.models import build_model
 from kitpose.models.complexity import count_macs
 from kitpose.models.hrnet import BasicBlock, Bottleneck
@@ -22,8 +22,6 @@ def demo_cfg(repo_root):
 
 
 def test_demo_config_builds_a_small_kitpose(demo_cfg):
-    assert demo_cfg.MODEL.NAME == "kitpose_part" and demo_cfg.MODEL.NUM_BP > 0
-    assert demo_cfg.DATASET.DATASET == "ap10k" and demo_cfg.DATASET.TEST_SET == "val"
     model = build_model(demo_cfg, is_train=True).eval()
     layer1 = model.pre_feature.layer1
     stage1 = demo_cfg.MODEL.EXTRA.STAGE1
@@ -37,12 +35,6 @@ def test_demo_config_builds_a_small_kitpose(demo_cfg):
     assert out.parts.shape == (2, demo_cfg.MODEL.NUM_BP, heatmap_h, heatmap_w)
     # the 10-minute CPU budget: a forward pass must stay far below the published W32 (~10 GMACs)
     assert count_macs(model, (height, width))["total"] < 0.3e9
-
-
-def test_stage1_default_is_the_published_layer1():
-    extra = get_default_config().MODEL.EXTRA
-    assert (extra.STAGE1.BLOCK, list(extra.STAGE1.NUM_BLOCKS), list(extra.STAGE1.NUM_CHANNELS)) == \
-        ("BOTTLENECK", [4], [64])
 
 
 @pytest.mark.parametrize("key,value,message", [

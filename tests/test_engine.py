@@ -15,13 +15,13 @@ from engine_support import (REPO_ROOT, SUBPROCESS_ENV, TINY_CONFIG, make_tiny_da
                             tiny_opts)
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
-from kitpose.engine import (atomic_save, build_optimizer, build_scheduler, flip_test_heatmaps, fuse_batchnorm,
-                            lr_factor, read_training_state, run_inference, run_training)
+from kitpose.engine import build_optimizer, build_scheduler, lr_factor, read_training_state, run_inference, run_training
 from kitpose.engine.cli import config_from_args, parse_args, train_main
 from kitpose.engine.distributed import build_loader, init_run_context
 from kitpose.engine.inference import evaluate_predictions
 from kitpose.engine.trainer import NonFiniteLossError
-from kitpose.models import ModelOutput, build_model, load_checkpoint
+from kitpose.models import ModelOutput, atomic_save, build_model, load_checkpoint
+from kitpose.runtime import fuse_batchnorm, predict_heatmaps
 from kitpose.vis.draw import draw_instances
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -137,7 +137,7 @@ def test_fused_flip_test_equals_two_separate_passes():
     images = torch.randn(3, 3, 64, 64)
     flip_pairs = [[0, 1], [5, 8], [6, 9]]
     with torch.no_grad():
-        fused = flip_test_heatmaps(model, images, flip_pairs, shift_heatmap=True)
+        fused = predict_heatmaps(model, images, flip_pairs, shift_heatmap=True)
         original = model(images).heatmaps
         mirrored = model(images.flip(3)).heatmaps
     restored = mirrored.flip(3)
@@ -185,12 +185,11 @@ def test_inference_decodes_perfect_heatmaps_to_high_ap(data_root, tmp_path):
     targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
     context = init_run_context(cfg)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context,
-                                dataset.meta.flip_pairs)
+    predictions = run_inference(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context)
     assert predictions.preds.shape == (len(dataset), 17, 3)
     np.testing.assert_array_equal(predictions.ann_ids, dataset.ann_ids)
     np.testing.assert_allclose(predictions.boxes[:, :2], dataset.centers)
-    name_values, ap = evaluate_predictions(dataset, predictions, tmp_path)
+    name_values, ap = evaluate_predictions(dataset, predictions, tmp_path, cfg)
     assert ap > 0.9, name_values
 
 

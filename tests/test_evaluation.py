@@ -11,11 +11,18 @@ import pytest
 
 from kitpose.codecs.affine import box_to_center_scale
 from kitpose.datasets import load_metainfo
-from kitpose.evaluation import (OKS_METRIC_NAMES, evaluate_topdown, format_metrics_table, instance_scores,
-                                oks_metrics, pck_metrics)
+from kitpose.config import load_config
+from kitpose.evaluation import (OKS_METRIC_NAMES, evaluate_topdown, evaluation_settings, format_metrics_table,
+                                instance_scores, oks_metrics, pck_metrics)
 
 SAMPLES = {"ap10k": "ap10k/test_ap10k.json", "coco": "coco/test_coco.json", "ak": "ak/test_animalkingdom.json"}
 ASPECT_RATIO = 192 / 256
+
+
+def evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, test_cfg=None, **overrides):
+    """evaluate_topdown with the config's TEST settings (defaults unless `test_cfg`), some overridden."""
+    settings = evaluation_settings(test_cfg if test_cfg is not None else load_config(None).TEST, meta)
+    return evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, **{**settings, **overrides})
 
 
 def load_json(path):
@@ -246,7 +253,7 @@ def test_evaluate_topdown_gt_boxes(samples_dir, tmp_path, name):
     ann_file = samples_dir / SAMPLES[name]
     meta = load_metainfo(name)
     preds, boxes, image_ids, ann_ids = gt_box_inputs(ann_file, meta.num_keypoints)
-    name_values, primary = evaluate_topdown(meta, str(ann_file), preds, boxes, image_ids, ann_ids, str(tmp_path),
+    name_values, primary = evaluate(meta, str(ann_file), preds, boxes, image_ids, ann_ids, str(tmp_path),
                                             set_name="sample")
     assert list(name_values) == list(OKS_METRIC_NAMES)
     assert primary == name_values["AP"] == pytest.approx(1.0)
@@ -266,7 +273,7 @@ def test_evaluate_topdown_perturbed_equals_xtcocotools_on_written_file(samples_d
     preds[:, :, :2] += rng.normal(0, 6.0, size=preds[:, :, :2].shape)
     preds[:, :, 2] = rng.uniform(0, 1, size=preds.shape[:2])
     boxes[:, 5] = rng.uniform(0.5, 1.0, size=len(boxes))
-    name_values, primary = evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path,
+    name_values, primary = evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path,
                                             in_vis_thre=0.2, oks_thre=0.9)
     written = load_json(tmp_path / "results" / "keypoints_val_results.json")
     assert [name_values[k] for k in OKS_METRIC_NAMES] == xtcocotools_stats(ann_file, written, meta.sigmas)
@@ -280,7 +287,7 @@ def test_evaluate_topdown_pck_on_ak(samples_dir, tmp_path):
     ann_file = samples_dir / SAMPLES["ak"]
     meta = load_metainfo("ak")
     preds, boxes, image_ids, ann_ids = gt_box_inputs(ann_file, meta.num_keypoints)
-    name_values, primary = evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path,
+    name_values, primary = evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path,
                                             metric="pck", set_name="test")
     assert primary == name_values["Mean"] == 1.0
     assert list(name_values)[-1] == "Mean" and "Tail" in name_values
@@ -288,33 +295,32 @@ def test_evaluate_topdown_pck_on_ak(samples_dir, tmp_path):
 
 
 def test_evaluate_topdown_reads_test_config_and_rejects_bad_input(samples_dir, tmp_path):
-    from kitpose.config import load_config
     ann_file = samples_dir / SAMPLES["coco"]
     meta = load_metainfo("coco")
     preds, boxes, image_ids, ann_ids = gt_box_inputs(ann_file, meta.num_keypoints)
     preds[:, :, 2] = np.linspace(0.05, 0.95, meta.num_keypoints)
     test_cfg = load_config(None, ["TEST.IN_VIS_THRE", "0.5"]).TEST
-    evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, test_cfg)
+    evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, test_cfg)
     written = load_json(tmp_path / "results" / "keypoints_val_results.json")
     maxvals = np.linspace(0.05, 0.95, meta.num_keypoints)
     assert written[0]["score"] == pytest.approx(maxvals[maxvals > 0.5].mean())
-    # an explicit keyword wins over the config node
-    evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, test_cfg, in_vis_thre=0.0)
+    # an explicit setting wins over the config node
+    evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, test_cfg, in_vis_thre=0.0)
     written = load_json(tmp_path / "results" / "keypoints_val_results.json")
     assert written[0]["score"] == pytest.approx(maxvals.mean())
 
     with pytest.raises(ValueError, match=r"\[N, 17, 3\]"):
-        evaluate_topdown(meta, ann_file, preds[:, :5], boxes, image_ids, ann_ids, tmp_path)
+        evaluate(meta, ann_file, preds[:, :5], boxes, image_ids, ann_ids, tmp_path)
     with pytest.raises(ValueError, match="boxes"):
-        evaluate_topdown(meta, ann_file, preds, boxes[:-1], image_ids, ann_ids, tmp_path)
+        evaluate(meta, ann_file, preds, boxes[:-1], image_ids, ann_ids, tmp_path)
     with pytest.raises(ValueError, match="metric"):
-        evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, metric="map")
+        evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path, metric="map")
     with pytest.raises(ValueError, match="ann_id 123"):
-        evaluate_topdown(meta, ann_file, preds[:1], boxes[:1], image_ids[:1], [123], tmp_path)
+        evaluate(meta, ann_file, preds[:1], boxes[:1], image_ids[:1], [123], tmp_path)
     ap10k_file = samples_dir / SAMPLES["ap10k"]
     ap10k_preds, ap10k_boxes, ap10k_images, _ = gt_box_inputs(ap10k_file, 17)
     with pytest.raises(ValueError, match="pass category_ids"):
-        evaluate_topdown(load_metainfo("ap10k"), ap10k_file, ap10k_preds, ap10k_boxes, ap10k_images,
+        evaluate(load_metainfo("ap10k"), ap10k_file, ap10k_preds, ap10k_boxes, ap10k_images,
                          [-1] * len(ap10k_images), tmp_path)
 
 
@@ -325,7 +331,7 @@ def test_evaluate_topdown_without_annotations_writes_results_only(samples_dir, t
     info_file.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
     meta = load_metainfo("coco")
     preds, boxes, image_ids, _ = gt_box_inputs(samples_dir / SAMPLES["coco"], meta.num_keypoints)
-    name_values, primary = evaluate_topdown(meta, info_file, preds, boxes, image_ids, [-1] * len(image_ids),
+    name_values, primary = evaluate(meta, info_file, preds, boxes, image_ids, [-1] * len(image_ids),
                                             tmp_path, set_name="test-dev")
     assert (name_values, primary) == ({}, 0.0)
     written = load_json(tmp_path / "results" / "keypoints_test-dev_results.json")
@@ -422,23 +428,22 @@ def test_detector_boxes_with_oks_nms(samples_dir, tmp_path):
     preds, boxes, matched = detector_predictions(ann_file, centers, scales, [d["score"] for d in detections],
                                                  image_ids)
     ann_ids = np.full(len(detections), -1)
-    name_values, primary = evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path)
+    name_values, primary = evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path)
     written = load_json(tmp_path / "results" / "keypoints_val_results.json")
     check_detector_path(ann_file, preds, boxes, image_ids, matched, name_values, written, meta)
     # every person is found with its GT keypoints and the leftovers score lower: AP 1 (AR too)
     assert primary == name_values["AR"] == pytest.approx(1.0)
     # an OKS threshold above 1 suppresses nothing
-    evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path / "all", oks_thre=1.5)
+    evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path / "all", oks_thre=1.5)
     assert len(load_json(tmp_path / "all" / "results" / "keypoints_val_results.json")) == len(detections)
     # soft NMS drops nothing but keeps at most 20 per image
-    evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path / "soft", soft_nms=True)
+    evaluate(meta, ann_file, preds, boxes, image_ids, ann_ids, tmp_path / "soft", soft_nms=True)
     soft = load_json(tmp_path / "soft" / "results" / "keypoints_val_results.json")
     per_image = {i: int((image_ids == i).sum()) for i in set(image_ids.tolist())}
     assert len(soft) == sum(min(n, 20) for n in per_image.values()) < len(detections)
 
 
 def test_detector_boxes_through_dataset(samples_dir, tmp_path):
-    from kitpose.config import load_config
     from kitpose.datasets import build_dataset
     coco_dir = samples_dir / "coco"
     cfg = load_config(None, [
@@ -454,7 +459,10 @@ def test_detector_boxes_through_dataset(samples_dir, tmp_path):
     preds, boxes, matched = detector_predictions(dataset.ann_file, [s["center"] for s in samples],
                                                  [s["scale"] for s in samples], [s["score"] for s in samples],
                                                  image_ids)
-    name_values, primary = dataset.evaluate(preds, boxes, image_ids, [s["ann_id"] for s in samples], str(tmp_path))
+    from kitpose.engine.inference import Predictions, evaluate_predictions
+    predictions = Predictions(preds, boxes, image_ids, np.array([s["ann_id"] for s in samples]),
+                              np.array([s["bbox_id"] for s in samples]), [s["image_file"] for s in samples])
+    name_values, primary = evaluate_predictions(dataset, predictions, tmp_path, cfg)
     assert primary == name_values["AP"] > 0.5
     (written_file,) = (tmp_path / "results").glob("keypoints_*_results.json")
     check_detector_path(dataset.ann_file, preds, boxes, image_ids, matched, name_values, load_json(written_file),

@@ -10,7 +10,7 @@ import torch
 
 from kitpose.config import load_config
 from kitpose.models import build_model, kmedoids_cosine, load_checkpoint
-from kitpose.models.export import KMedoidsModule, exportable_clustering, kmedoids_cosine_fixed_iters
+from kitpose.runtime.onnx import KMedoidsModule, exportable_clustering
 
 ONNX_MISSING = "needs the optional onnx install group: pip install -e '.[onnx]' (onnx, onnxruntime)"
 
@@ -53,7 +53,7 @@ def test_fixed_iters_reproduces_reference_case(reference_fixture):
     noise = torch.randn(maps.shape, generator=torch.Generator().manual_seed(0))
     for label, variant, chunk in (("float32", maps, 8), ("chunk 1", maps, 1), ("float64", maps.double(), 8),
                                   ("noise", maps * (1 + 1e-5 * noise), 8)):
-        assign, medoids = kmedoids_cosine_fixed_iters(variant, case["num_parts"], chunk_size=chunk)
+        assign, medoids = kmedoids_cosine(variant, case["num_parts"], chunk_size=chunk, fixed_iterations=True)
         assert torch.equal(assign, case["assign"]), label
         assert torch.equal(medoids, case["medoids"]), label
 
@@ -68,7 +68,7 @@ def test_fixed_iters_equals_early_stopping(num_iters):
         maps = torch.rand(batch, 17, 64, generator=generator) ** 4
         maps[::2, 3] = maps[::2, 7]
         eager = kmedoids_cosine(maps, num_parts, num_iters)
-        fixed = kmedoids_cosine_fixed_iters(maps, num_parts, num_iters)
+        fixed = kmedoids_cosine(maps, num_parts, num_iters, fixed_iterations=True)
         assert torch.equal(eager[0], fixed[0]) and torch.equal(eager[1], fixed[1])
         stopped_early += not torch.equal(eager[0], kmedoids_cosine(maps, num_parts, 40)[0])
     if num_iters == 1:

@@ -1,4 +1,4 @@
-"""Fast paths (kitpose.engine.fastpath / fusion) equal the eager float32 model; tools/benchmark.py runs.
+"""Fast paths (kitpose.runtime) equal the eager float32 model; tools/benchmark.py runs.
 
 The equality tests use the reference fixture's tiny model (trained-like BatchNorm statistics,
 two attention heads) and its input batch, so BatchNorm folding and the fused kernels are
@@ -16,9 +16,9 @@ from torch import nn
 
 from kitpose.config import get_default_config, load_config
 from kitpose.datasets import load_metainfo
-from kitpose.engine.inference import autocast_context
-from kitpose.engine.fastpath import eager_heatmaps, inference_heatmaps, prepare_for_inference, prepare_for_training
-from kitpose.engine.fusion import (FusedConv2d, FusedLinear, FusedResidualBlock, fuse_batchnorm,
+from kitpose.codecs import fuse_flip_heatmaps
+from kitpose.runtime import autocast_context, predict_heatmaps, prepare_for_inference, prepare_for_training
+from kitpose.runtime.fusion import (FusedConv2d, FusedLinear, FusedResidualBlock, fuse_batchnorm,
                                    fuse_conv_activations, onednn_fusion_available, use_onednn_kernels)
 from kitpose.losses import build_criterion
 from kitpose.models import build_model, kmedoids_cosine, load_checkpoint
@@ -31,6 +31,16 @@ needs_onednn = pytest.mark.skipif(not onednn_fusion_available(), reason="torch b
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@torch.no_grad()
+def eager_heatmaps(model, images, flip_pairs=None, shift_heatmap=False):
+    """The plain reference: a float32 model as built, the flip test as a second forward pass."""
+    heatmaps = model(images).heatmaps.float()
+    if flip_pairs is None:
+        return heatmaps
+    flipped = model(images.flip(3)).heatmaps.float()
+    return fuse_flip_heatmaps(heatmaps, flipped, flip_pairs, shift_heatmap)
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +154,15 @@ def test_flip_test_in_one_batch_equals_two_eager_passes(reference):
     fast = prepare_for_inference(copy.deepcopy(eager), cfg)
     batch_sizes = []
     handle = fast.register_forward_pre_hook(lambda module, inputs: batch_sizes.append(inputs[0].shape[0]))
-    fused = inference_heatmaps(fast, images, FLIP_PAIRS, shift_heatmap=True, channels_last=True)
+    fused = predict_heatmaps(fast, images, FLIP_PAIRS, shift_heatmap=True, channels_last=True)
     handle.remove()
     assert batch_sizes == [2 * images.shape[0]]                  # original and mirrored in ONE forward
     torch.testing.assert_close(fused, expected, atol=ATOL, rtol=0)
     # the flip test changes the heatmaps (so the comparison above tests the fusion)
-    plain = inference_heatmaps(fast, images, None, channels_last=True)
+    plain = predict_heatmaps(fast, images, None, channels_last=True)
     assert (plain - fused).abs().max() > 1e-3
     # the unshifted variant differs from the shifted one
-    unshifted = inference_heatmaps(fast, images, FLIP_PAIRS, shift_heatmap=False, channels_last=True)
+    unshifted = predict_heatmaps(fast, images, FLIP_PAIRS, shift_heatmap=False, channels_last=True)
     assert (unshifted - fused).abs().max() > 1e-4
 
 
@@ -163,11 +173,11 @@ def test_cpu_bf16_inference_stores_the_weights_autocast_would_cast(reference):
     convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
     assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
     assert not any(isinstance(m, (FusedConv2d, FusedLinear)) for m in fast.modules())  # autocast needs plain ops
-    heatmaps = inference_heatmaps(fast, images, None, channels_last=True, amp="bf16")
+    heatmaps = predict_heatmaps(fast, images, None, channels_last=True, amp="bf16")
     assert heatmaps.dtype == torch.float32
     # the same folded model with float32 weights, cast by the autocast at every call: identical
     float_weights = prepare_for_inference(copy.deepcopy(eager), with_switches(cfg, CPU_KERNELS=False))
-    torch.testing.assert_close(inference_heatmaps(float_weights, images, None, channels_last=True, amp="bf16"),
+    torch.testing.assert_close(predict_heatmaps(float_weights, images, None, channels_last=True, amp="bf16"),
                                heatmaps, atol=0, rtol=0)
     # bf16 moves the numbers (so this is not the float32 path) but keeps the heatmaps' peaks
     with torch.no_grad():
@@ -210,7 +220,7 @@ def test_pose_hrnet_baseline_fast_path():
     with torch.no_grad():
         expected = model(images).heatmaps
     fast = prepare_for_inference(copy.deepcopy(model), cfg)
-    torch.testing.assert_close(inference_heatmaps(fast, images, channels_last=True), expected, atol=ATOL, rtol=0)
+    torch.testing.assert_close(predict_heatmaps(fast, images, channels_last=True), expected, atol=ATOL, rtol=0)
 
 
 # ------------------------------------------------------------------ the fusion rewrites
@@ -291,33 +301,67 @@ def test_training_fast_path_matches_eager_step(reference):
     assert grads[0].abs().max() > 0
 
 
-# ------------------------------------------------------------------ benchmark tool
-def test_benchmark_tool_runs_on_tiny_config(repo_root, tmp_path):
+# ------------------------------------------------------------------ benchmark
+TINY_BENCH = ["--batch", "2", "--iters", "2", "--warmup", "0", "--threads", "1", "--data-samples", "8",
+              "--image-size", "160", "120", "--synthetic-data", "--eval-sizes", "10,20,40"]
+
+
+def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, monkeypatch):
+    """The benchmark times kitpose.engine.train_step and kitpose.runtime.predict_heatmaps, and its ratios
+    are medians of per-round time ratios (scripted times here: eager 3x and 2x slower than fast)."""
+    from kitpose.benchmark import cli, parts
+    calls = {"train_step": 0, "predict_heatmaps": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(parts, "train_step", counting("train_step", parts.train_step))
+    monkeypatch.setattr(parts, "predict_heatmaps", counting("predict_heatmaps", parts.predict_heatmaps))
+
+    def scripted_rounds(variants, rounds, warmup, device):
+        for run in variants.values():          # every variant really runs once
+            run()
+        slow = [0.3, 0.2]
+        return {name: {"wall": ([0.1, 0.1] if "fast" in name else slow), "cpu": [0.1, 0.1]} for name in variants}
+
+    monkeypatch.setattr(parts, "measure_rounds", scripted_rounds)
+    args = cli.parse_args(["--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml")]
+                          + TINY_BENCH)
+    report = cli.run(args)
+    results = report["results"]
+    assert calls["train_step"] >= 4            # first-loss step and timed run, eager and fast
+    assert calls["predict_heatmaps"] >= 4      # eager / fast, with and without the flip test
+    for part in ("train", "infer"):
+        ratio = results[part]["fast_over_eager"]
+        assert ratio["ratio"] == pytest.approx(2.5) and (ratio["ratio_min"], ratio["ratio_max"]) == \
+            pytest.approx((2.0, 3.0))
+    # same weights and CutMix draws: the first losses agree (channels_last moves CPU BatchNorm slightly)
+    eager_loss, fast_loss = results["train"]["first_step_loss"].values()
+    assert fast_loss == pytest.approx(eager_loss, rel=1e-3)
+    infer = results["infer"]
+    assert max(infer["max_abs_difference"].values()) < ATOL and infer["kmedoids_parts_equal"] is True
+    fast_share = infer["share_of_forward"]["fast"]
+    assert 0 <= fast_share["kmedoids"] < fast_share["kit_head"] < 1
+    assert report["flops"]["fast_forward_gflops_per_image"] < report["flops"]["forward_gflops_per_image"]
+    assert "generated" in results["data"]["source"]
+    assert [row["instances"] for row in results["eval"]["rows"]] == [10, 20, 40]
+    assert results["eval"]["rows"][0]["primary_metric"] > 0.1    # noisy copies of the GT score well
+    checks = report["targets"]
+    assert checks["inference >= 1.2x eager fp32"] == {"value": pytest.approx(2.5), "met": True}
+
+
+def test_benchmark_tool_prints_the_report(repo_root, tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, str(repo_root / "tools" / "benchmark.py"),
-               "--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"),
-               "--batch", "2", "--iters", "1", "--warmup", "0", "--threads", "1", "--data-samples", "8",
-               "--image-size", "160", "120", "--synthetic-data", "--eval-sizes", "10,20,40", "--json", str(out)]
+               "--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"), *TINY_BENCH,
+               "--skip", "data,eval", "--json", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(out.read_text())
-    results = report["results"]
-    for part in ("train", "infer", "data", "eval"):
-        assert part in results
-    assert results["train"]["fast"]["images_per_s"] > 0 and results["train"]["fast_over_eager"]["ratio"] > 0
-    infer = results["infer"]
-    assert max(infer["max_abs_difference"].values()) < ATOL
-    assert infer["kmedoids_parts_equal"] is True
-    assert 0 < infer["share_of_forward"]["fast"]["kit_head"] < 1
-    assert 0 <= infer["share_of_forward"]["fast"]["kmedoids"] < infer["share_of_forward"]["fast"]["kit_head"]
-    assert 0 < infer["share_of_forward"]["fast"]["kit_head_linear_layers"] < infer["share_of_forward"]["fast"]["kit_head"]
-    rates = report["kit_head_rates"]["fast"]
-    assert 0 < rates["head_mac_share"] < 1 and rates["head_linear_gmacs_per_s"] > 0
-    assert report["flops"]["fast_forward_gflops_per_image"] < report["flops"]["forward_gflops_per_image"]
-    assert results["data"]["in_process_samples_per_s"] > 0 and "generated" in results["data"]["source"]
-    assert [row["instances"] for row in results["eval"]["rows"]] == [10, 20, 40]
-    assert results["eval"]["rows"][0]["primary_metric"] > 0.1    # noisy copies of the GT score well
-    assert report["flops"]["forward_gflops_per_image"] > 0
-    assert "inference >= 1.2x eager fp32" in report["targets"]
-    assert "fast / eager" in completed.stdout
+    assert set(report["results"]) == {"train", "infer"}
+    for section in ("-- training", "-- inference", "fast / eager", "-- targets"):
+        assert section in completed.stdout

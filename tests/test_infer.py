@@ -68,7 +68,7 @@ def test_predictor_reproduces_the_test_pipeline(predictor, samples_dir):
                                  bbox_file=coco / "test_coco_det_AP_H_56.json", image_thre=0.9)
     loader = torch.utils.data.DataLoader(dataset, batch_size=predictor.batch_size, shuffle=False)
     context = RunContext(distributed=False, rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
-    engine = run_inference(predictor.model, loader, cfg, context, dataset.meta.flip_pairs,
+    engine = run_inference(predictor.model, loader, cfg, context,
                            channels_last=cfg.TEST.CHANNELS_LAST)
 
     detections = load_detections(coco / "test_coco_det_AP_H_56.json", score_threshold=0.9)
@@ -304,8 +304,14 @@ def test_visualize_without_part_prompts(tiny_model, samples_dir, tmp_path, capsy
     assert visualize_main(["--cfg", cfg_path, "--checkpoint", str(checkpoint), "--device", "cpu", "--image",
                            str(samples_dir / "ap10k" / "000000000004.jpg"), "--box", "100", "50", "400", "300",
                            "--out", str(out), "MODEL.NUM_BP", "0"]) == 0
-    assert cv2.imread(str(out)) is not None
+    picture = cv2.imread(str(out))
     assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("part ")]
+    with_parts = tmp_path / "with_parts.png"
+    assert visualize_main(["--cfg", cfg_path, "--checkpoint", tiny_model[1], "--device", "cpu", "--image",
+                           str(samples_dir / "ap10k" / "000000000004.jpg"), "--box", "100", "50", "400", "300",
+                           "--out", str(with_parts)]) == 0
+    # the same crop and heatmaps, without the part panels
+    assert picture.std() > 10 and picture.size < cv2.imread(str(with_parts)).size
 
 
 def test_limb_colors_of_no_limbs_is_empty():

@@ -330,7 +330,7 @@ def test_imagenet_init_loads_selected_layers(tmp_path, caplog):
     cfg.defrost()
     cfg.MODEL.EXTRA.PRETRAINED_LAYERS = layers
     cfg.freeze()
-    with caplog.at_level(logging.INFO, logger="kitpose.models.hrnet"):
+    with caplog.at_level(logging.INFO, logger="kitpose.models.checkpoint"):
         model = build_model(cfg, is_train=True)
     own = model.pre_feature.state_dict()
     expected = [key for key in own if key.split(".")[0] in layers]

@@ -10,8 +10,8 @@ import pytest
 
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset, load_metainfo
-from kitpose.datasets import synthetic
-from kitpose.datasets.synthetic import (MANIFEST_NAME, SPLITS, animal_geometry, annotation_path,
+from kitpose.demo import synthetic
+from kitpose.demo.synthetic import (MANIFEST_NAME, SPLITS, animal_geometry, annotation_path,
                                         generate_synthetic_dataset, render_image, render_scene, sample_animal)
 
 META = load_metainfo("ap10k")

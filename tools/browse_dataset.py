@@ -19,8 +19,7 @@ import cv2
 
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
-from kitpose.vis.draw import draw_pose
-from kitpose.vis.heatmaps import denormalize_image, heatmap_overlay, image_grid
+from kitpose.vis.browse import training_samples_grid
 
 
 def parse_args(argv=None):
@@ -34,32 +33,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def sample_tiles(dataset, index, rgb):
-    image, target, target_weight, meta = dataset[index]
-    crop = denormalize_image(image.numpy())
-    if not rgb:
-        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    # a joint is drawn when it has a target (visible and on the crop)
-    has_target = target_weight.numpy()[:, 0] > 0
-    pose = draw_pose(crop, meta["joints"][:, :2], has_target, dataset.meta.skeleton)
-    heat = heatmap_overlay(crop, target.numpy(), alpha=0.7, rgb=True)
-    caption = f"img {meta['image_id']} ann {meta['ann_id']} rot {meta['rotation']:.0f}"
-    cv2.putText(pose, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    return pose, heat
-
-
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     cfg = load_config(args.cfg or None, args.opts)
     dataset = build_dataset(cfg, is_train=True)
-    if len(dataset) == 0:
-        raise SystemExit(f"{dataset.ann_file}: no training instances to show")
     dataset.set_random_seed(args.seed)
-    tiles = []
-    for position in range(args.num):
-        tiles.extend(sample_tiles(dataset, position % len(dataset), cfg.DATASET.COLOR_RGB))
-    grid = image_grid(tiles, columns=2 * args.columns)
+    try:
+        grid = training_samples_grid(dataset, args.num, args.columns, cfg.DATASET.COLOR_RGB)
+    except ValueError as err:
+        raise SystemExit(str(err))
     out = args.out or os.path.join(cfg.OUTPUT_DIR, f"browse_{cfg.CFG_NAME or cfg.DATASET.DATASET}.png")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if not cv2.imwrite(out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):

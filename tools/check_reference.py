@@ -10,7 +10,6 @@ samples from scripted draws, affine matrices, CutMix, decoding, rescoring + OKS-
 annotation filter. Parameter counts of experiments/ are printed. Exits 1 when a comparison fails.
 """
 import argparse
-import json
 import logging
 import os
 import sys
@@ -24,7 +23,6 @@ from kitpose.models import build_model, count_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TESTS_DATA = Path("tests") / "data"
-PIPELINE_FILES = ("pipeline_reference.pt", "published_pipeline_extra.pt")
 
 
 def repository_root():
@@ -59,27 +57,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     reference_dir = Path(args.reference) if args.reference else default_reference_dir()
     samples_dir = Path(args.samples) if args.samples else repository_root() / TESTS_DATA / "samples"
-    fixture_file = reference_dir / "kitpose_tiny_ap10k_reference.pt"
-    if not fixture_file.is_file():
-        print(f"error: {fixture_file} not found (pass --reference DIR)", file=sys.stderr)
+    if not (reference_dir / "kitpose_tiny_ap10k_reference.pt").is_file():
+        print(f"error: {reference_dir / 'kitpose_tiny_ap10k_reference.pt'} not found (pass --reference DIR)",
+              file=sys.stderr)
         return 1
     # the annotation-filter cases skip annotations on purpose: keep their warnings out of the printout
     logging.getLogger("kitpose.datasets").setLevel(logging.ERROR)
-    fixture = torch.load(fixture_file, weights_only=False)
     root = repository_root()
     official_cfg = load_config(str(root / "experiments/ap10k/kitpose/kitpose_w32_256x256.yaml"),
                                ["MODEL.INIT_WEIGHTS", "False"])
-    key_list = json.loads((reference_dir / "official_state_dict_ap10k_w32_256x256.json").read_text())
-    comparisons = [reference.compare_model_outputs(fixture), reference.compare_kmedoids(fixture["kmedoids_case"]),
-                   reference.compare_losses(fixture["loss_case"]),
-                   reference.compare_official_keys(key_list, official_cfg),
-                   reference.check_renamed_key_refused(fixture)]
-    for name in PIPELINE_FILES:
-        if (reference_dir / name).is_file():
-            pipeline = torch.load(reference_dir / name, weights_only=False)
-            for comparison in reference.pipeline_comparisons(pipeline, samples_dir):
-                comparison.family = f"{name}: {comparison.family}"
-                comparisons.append(comparison)
+    comparisons = reference.compare_all(reference_dir, samples_dir, official_cfg)
     for comparison in comparisons:
         print("\n".join(comparison.lines()))
     print_parameter_counts(root)

@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from kitpose.datasets.synthetic import generate_synthetic_dataset
+from kitpose.demo.synthetic import generate_synthetic_dataset
 
 
 def parse_args(argv=None):

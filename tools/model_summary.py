@@ -8,7 +8,7 @@ import logging
 from kitpose.config import load_config
 from kitpose.models import build_model, count_parameters
 from kitpose.models.complexity import count_macs
-from kitpose.models.kitpose import UNUSED_PARAMETERS
+from kitpose.models.checkpoint import UNUSED_PARAMETERS
 
 
 def main():

@@ -24,12 +24,12 @@ from kitpose.datasets import load_metainfo
 from kitpose.datasets.cutmix import CutMixDraws, cutmix_batch, published_box
 from kitpose.datasets.topdown import TopDownCocoDataset, build_augmentation
 from kitpose.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
-from kitpose.evaluation import evaluate_topdown, instance_scores
+from kitpose.evaluation import evaluate_topdown, evaluation_settings, instance_scores
 
 __all__ = ["Comparison", "ScriptedDraws", "compare_train_cases", "compare_affine_cases", "compare_cutmix_cases",
            "compare_decode_cases", "compare_results_cases", "compare_dataset_filter", "compare_model_outputs",
            "compare_kmedoids", "compare_losses", "compare_official_keys", "check_renamed_key_refused",
-           "pipeline_comparisons"]
+           "pipeline_comparisons", "compare_all"]
 
 
 @dataclass
@@ -207,11 +207,9 @@ def compare_results_cases(reference):
             ann_file = Path(folder) / "gt.json"
             ann_file.write_text(json.dumps({"images": case["gt_images"], "annotations": case["gt_annotations"],
                                             "categories": categories}))
+            settings = evaluation_settings(_config(case["config_yaml"], folder).TEST, meta)
             names, _ = evaluate_topdown(meta, str(ann_file), preds, boxes, image_ids, ann_ids, folder,
-                                        in_vis_thre=case.get("in_vis_thre", 0.2), oks_thre=case.get("oks_thre", 0.9),
-                                        soft_nms=False, set_name=case["image_set"],
-                                        metric="pck" if case.get("kept") is None else "oks",
-                                        pck_thre=case.get("pck_threshold"), bbox_ids=case["bbox_ids"].numpy())
+                                        set_name=case["image_set"], bbox_ids=case["bbox_ids"].numpy(), **settings)
             written = json.loads((Path(folder) / "results" / f"keypoints_{case['image_set']}_results.json").read_text())
         result.cases += 1
         if case.get("kept") is None:
@@ -382,3 +380,25 @@ def check_renamed_key_refused(fixture):
             result.notes.append(f"renamed {old_key} -> {new_key}: refused; the message names both keys: {named}")
     result.record("renamed key not named", float(not named), 0)
     return result
+
+
+PIPELINE_FILES = ("pipeline_reference.pt", "published_pipeline_extra.pt")
+
+
+def compare_all(reference_dir, samples_dir, official_cfg):
+    """Every comparison the reference folder allows: the tiny model's outputs and clusters, the
+    k-medoids case, the losses, the official checkpoint keys (against the model of `official_cfg`),
+    strict loading, and each pipeline file's families (named after the file)."""
+    reference_dir = Path(reference_dir)
+    fixture = torch.load(reference_dir / "kitpose_tiny_ap10k_reference.pt", weights_only=False)
+    key_list = json.loads((reference_dir / "official_state_dict_ap10k_w32_256x256.json").read_text())
+    comparisons = [compare_model_outputs(fixture), compare_kmedoids(fixture["kmedoids_case"]),
+                   compare_losses(fixture["loss_case"]), compare_official_keys(key_list, official_cfg),
+                   check_renamed_key_refused(fixture)]
+    for name in PIPELINE_FILES:
+        if (reference_dir / name).is_file():
+            for comparison in pipeline_comparisons(torch.load(reference_dir / name, weights_only=False),
+                                                   samples_dir):
+                comparison.family = f"{name}: {comparison.family}"
+                comparisons.append(comparison)
+    return comparisons

@@ -96,6 +96,8 @@ def _published_only(node, key, value, full_key, prefix, source):
         parent, leaf = target.rsplit(".", 1)
         assert parent + "." == prefix, "an alias names a key of its own section"
         node[leaf] = _coerce(node[leaf], value, target, source)
+    elif not entry.accepted(value):
+        raise ConfigError(f"{source}: {full_key} = {value!r} is not supported ({entry.note})")
     elif not entry.ignorable(value):
         logger.warning("%s: %s = %r is ignored here (published code: %s)", source, full_key, value, entry.note)
     else:

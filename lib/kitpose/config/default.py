@@ -20,8 +20,6 @@ _C.AUTO_RESUME = False            # continue from OUTPUT_DIR/.../checkpoint.pth 
 _C.PIN_MEMORY = True              # DataLoader pin_memory (CUDA only)
 _C.PERSISTENT_WORKERS = True      # keep DataLoader workers alive between epochs
 _C.SEED = -1                      # >= 0: seed python, numpy and torch (and the data workers)
-_C.LOG_TYPE = "ap"                # model selection metric: 'ap' (OKS AP) or 'pck' (PCK@TEST.PCK_THRE)
-_C.RANK = 0                       # set by the launcher; not meant for YAML files
 _C.CFG_NAME = ""                  # set by load_config to the YAML file stem (names the output folders)
 
 _C.CUDNN = CN()
@@ -49,8 +47,9 @@ _C.MODEL.POS_EMBEDDING_TYPE = "sine-full"  # 'none' | 'sine' | 'sine-full' | 'le
 _C.MODEL.EMB_DROPOUT = 0.0        # dropout on the token sequence after position embedding
 _C.MODEL.DROPOUT = 0.0            # dropout inside the transformer FFN
 _C.MODEL.KMEDOIDS_ITERS = 40      # maximum k-medoids iterations (published: 40)
-_C.MODEL.KMEDOIDS_CHUNK = 8       # samples clustered together (result does not depend on it)
-_C.MODEL.EXTRA = CN(new_allowed=True)  # HRNet structure: STAGE2/3/4, FINAL_CONV_KERNEL, PRETRAINED_LAYERS
+_C.MODEL.KMEDOIDS_CHUNK = 8       # samples clustered together, as published (in float64 the chunk can decide
+                                  # only exact distance ties)
+_C.MODEL.EXTRA = CN()             # HRNet structure: STAGE1-4, FINAL_CONV_KERNEL, PRETRAINED_LAYERS (strict)
 _C.MODEL.EXTRA.PRETRAINED_LAYERS = ["*"]  # first name components loaded from MODEL.PRETRAINED ('*' = all)
 _C.MODEL.EXTRA.FINAL_CONV_KERNEL = 1
 _C.MODEL.EXTRA.STEM_INPLANES = 64
@@ -108,8 +107,8 @@ _C.DATASET.TEST_ANN = ""          # custom: test annotation file
 _C.DATASET.IMAGE_DIR = ""         # custom: image folder (relative to ROOT or absolute)
 # augmentation
 _C.DATASET.FLIP = True            # random horizontal flip (p 0.5) with flip pairs
-_C.DATASET.SCALE_FACTOR = 0.25    # random scale 1 +/- sf (clipped to 2 sf)
-_C.DATASET.ROT_FACTOR = 30        # random rotation +/- rf degrees (clipped to 2 rf) with p 0.6
+_C.DATASET.SCALE_FACTOR = 0.25    # random scale: box scale x clip(1 + N(0, 1) sf, 1 - sf, 1 + sf)
+_C.DATASET.ROT_FACTOR = 30        # random rotation clip(N(0, 1) rf, -2 rf, 2 rf) degrees, with probability 0.6
 _C.DATASET.PROB_HALF_BODY = 0.0   # probability of a half-body crop
 _C.DATASET.NUM_JOINTS_HALF_BODY = 8  # visible joints needed for a half-body crop
 _C.DATASET.COLOR_RGB = True       # feed RGB (True) or BGR images
@@ -167,7 +166,7 @@ _C.TEST.OKS_THRE = 0.9            # OKS-NMS threshold
 _C.TEST.IN_VIS_THRE = 0.2         # keypoint maxima above this count in the instance score
 _C.TEST.COCO_BBOX_FILE = ""       # detector boxes in COCO detection-results format
 _C.TEST.MODEL_FILE = ""           # checkpoint to test
-_C.TEST.METRIC = ""               # '' = dataset default ('oks' or 'pck'); or 'oks' | 'pck'
+_C.TEST.METRIC = ""               # '' = the metainfo's 'metric' (AnimalKingdom: 'pck', else 'oks'); or 'oks' | 'pck'
 _C.TEST.PCK_THRE = 0.05           # PCK threshold, fraction of max(box w, box h)
 _C.TEST.FUSE_BN = True            # inference fast path: fold BatchNorm into convolutions
 _C.TEST.CHANNELS_LAST = True      # inference fast path: channels_last

@@ -2,10 +2,11 @@
 
 None of these is in ``default.py`` and no code here reads them. ``TRAIN.MODEL_LR`` is the
 published name of ``TRAIN.LR`` and sets it. Every other key is type-checked against its
-published default and then dropped; a warning names it when its value is one with which the
-published code did something that this project does not do. Values the published code
-itself ignored (it never read most of these keys) are dropped silently: ignoring them
-changes nothing.
+published default; a value asking for something this project cannot do (another target type,
+zipped images, HRNet's box selection) is an error naming the key; a value with which the
+published code did something harmless that this project leaves out is dropped with a warning
+naming the key; values the published code itself ignored (it never read most of these keys)
+are dropped silently: ignoring them changes nothing.
 """
 from typing import Any, Callable, NamedTuple
 
@@ -17,6 +18,7 @@ class PublishedKey(NamedTuple):
     default: Any        # the published default; fixes the accepted type
     note: str           # what the key did in the published code
     ignorable: Callable[[Any], bool] = lambda value: True  # True: dropping the value changes nothing
+    accepted: Callable[[Any], bool] = lambda value: True   # False: an error (this project cannot do it)
 
 
 def _only(expected):
@@ -39,14 +41,20 @@ PUBLISHED_ONLY_KEYS = {
     "MODEL.MULTI_TRANSFORMER_DEPTH": PublishedKey([2, 2], "never read"),
     "MODEL.MULTI_TRANSFORMER_HEADS": PublishedKey([8, 8], "never read"),
     "MODEL.MULTI_DIM": PublishedKey([48, 48], "never read"),
-    "MODEL.TARGET_TYPE": PublishedKey("gaussian", "target kind; the published dataset accepted only 'gaussian'",
-                                      _only("gaussian")),
-    "DATASET.DATA_FORMAT": PublishedKey("jpg", "'zip' read the images from zip archives, any other value from files",
-                                        lambda value: value != "zip"),
+    "MODEL.TARGET_TYPE": PublishedKey("gaussian", "target kind; only 'gaussian' targets exist (published and here)",
+                                      accepted=_only("gaussian")),
+    "DATASET.DATA_FORMAT": PublishedKey("jpg", "'zip' read the images from zip archives, any other value from "
+                                               "files; this project reads files only",
+                                        accepted=lambda value: value != "zip"),
     "DATASET.HYBRID_JOINTS_TYPE": PublishedKey("", "a non-empty value was appended to the dataset name of the "
                                                    "output folders", _only("")),
     "DATASET.SELECT_DATA": PublishedKey(False, "true dropped training boxes whose mean visible joint lies far "
-                                               "from the box centre (HRNet's select_data)", _only(False)),
+                                               "from the box centre (HRNet's select_data); not implemented here",
+                                        accepted=_only(False)),
+    "LOG_TYPE": PublishedKey("map", "what the published training logged to wandb ('map' or 'pck'); here the best "
+                                    "model is chosen by the evaluation's primary metric (AP, or PCK Mean), "
+                                    "which the metainfo's 'metric' or TEST.METRIC sets"),
+    "RANK": PublishedKey(0, "the process rank; here torchrun's RANK environment variable gives it"),
     "TEST.NMS_THRE": PublishedKey(0.6, "stored by the datasets, never used (TEST.OKS_THRE is the NMS threshold)"),
     "TEST.BBOX_THRE": PublishedKey(1.0, "never read"),
     "DEBUG.DEBUG": PublishedKey(False, "switch of the DEBUG.SAVE_* images; on its own it saved nothing"),

@@ -27,8 +27,8 @@ path, relative to ROOT or to the working directory) replace the layout defaults;
 Testing with TEST.USE_GT_BBOX false reads detector boxes from TEST.COCO_BBOX_FILE
 (joined to DATA_DIR when relative) with score >= TEST.IMAGE_THRE; for coco only
 category 1 (person) boxes are used, for the other datasets all categories.
-The metric is TEST.METRIC when set, else 'pck' for ak (dataset or metainfo name) or LOG_TYPE 'pck',
-else 'oks'.
+Evaluation (kitpose.evaluation) uses TEST.METRIC when set, else the metainfo's ``metric``
+(AnimalKingdom: 'pck', else 'oks').
 """
 import os
 
@@ -39,7 +39,7 @@ from .metainfo import (BUILTIN_METAINFO, DatasetMeta, MetainfoError, builtin_met
 from .topdown import AnnotationError, TopDownCocoDataset, build_augmentation
 from .transforms import ImageReadError
 
-__all__ = ["build_dataset", "dataset_paths", "TopDownCocoDataset", "DatasetMeta", "load_metainfo",
+__all__ = ["build_dataset", "dataset_paths", "config_metainfo", "TopDownCocoDataset", "DatasetMeta", "load_metainfo",
            "metainfo_from_dict", "MetainfoError", "AnnotationError", "ImageReadError", "BUILTIN_METAINFO",
            "builtin_metainfo_path"]
 
@@ -88,26 +88,33 @@ def dataset_paths(cfg, is_train):
         raise ValueError(f"unknown DATASET.DATASET {name!r}; expected one of {sorted(LAYOUTS) + ['custom']}")
     ann_file = _under(root, ann_pattern.replace("{set}", image_set))
     image_dir = _under(root, image_pattern.replace("{set}", image_set))
-    meta_source = cfg.DATASET.META or name
-    if meta_source not in BUILTIN_METAINFO and not os.path.isabs(meta_source):
-        under_root = _under(root, meta_source)
-        meta_source = under_root if os.path.isfile(under_root) else meta_source
-    return ann_file, image_dir, meta_source, layout
+    return ann_file, image_dir, _metainfo_source(cfg), layout
 
 
-def dataset_metric(cfg, meta):
-    if cfg.TEST.METRIC:
-        return cfg.TEST.METRIC
-    return "pck" if "ak" in (cfg.DATASET.DATASET, meta.name) or cfg.LOG_TYPE == "pck" else "oks"
+def _metainfo_source(cfg):
+    """DATASET.META (a built-in name, or a path relative to DATASET.ROOT or to the working directory),
+    else DATASET.DATASET."""
+    source = cfg.DATASET.META or cfg.DATASET.DATASET
+    if source not in BUILTIN_METAINFO and not os.path.isabs(source):
+        under_root = _under(_dataset_root(cfg), source)
+        source = under_root if os.path.isfile(under_root) else source
+    return source
+
+
+def config_metainfo(cfg):
+    """The DatasetMeta the config names (see `_metainfo_source`); its keypoint count must equal
+    MODEL.NUM_JOINTS."""
+    meta = load_metainfo(_metainfo_source(cfg))
+    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
+        raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
+                            f"{meta.num_keypoints} keypoints")
+    return meta
 
 
 def build_dataset(cfg, is_train):
     """TopDownCocoDataset for the training (``is_train``) or test split described by ``cfg``."""
-    ann_file, image_dir, meta_source, layout = dataset_paths(cfg, is_train)
-    meta = load_metainfo(meta_source)
-    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
-        raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
-                            f"{meta.num_keypoints} keypoints")
+    ann_file, image_dir, _, layout = dataset_paths(cfg, is_train)
+    meta = config_metainfo(cfg)
     codec = HeatmapCodec.from_config(cfg)
     bbox_file = cfg.TEST.COCO_BBOX_FILE
     if bbox_file and cfg.DATA_DIR and not os.path.isabs(bbox_file):
@@ -126,8 +133,6 @@ def build_dataset(cfg, is_train):
         image_thre=cfg.TEST.IMAGE_THRE,
         det_category_ids=DETECTION_CATEGORIES.get(cfg.DATASET.DATASET),
         use_det_score=cfg.TEST.USE_DET_SCORE,
-        metric=dataset_metric(cfg, meta),
-        test_cfg=cfg.TEST,
         image_set=cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET,
         expected_layout=layout,
     )

@@ -11,7 +11,9 @@ A metainfo file is a JSON object with the fields of the entries of
      "skeleton": [[0, 1], ...],             # limbs, for drawing
      "joint_weights": [1.0, ...],           # K loss weights (LOSS.USE_DIFFERENT_JOINTS_WEIGHT)
      "sigmas": [0.025, ...],                # K OKS sigmas
-     "loader": {...}}                       # optional: the published loader's conventions
+     "loader": {...},                       # optional: the published loader's conventions
+     "metric": "oks",                       # optional: 'oks' (COCO AP, default) or 'pck'
+     "pck_rows": {"Shoulder": ["l_shoulder", "r_shoulder"], ...}}  # optional: PCK table rows
 
 ``loader`` (see ``LoaderConventions``; every field optional, defaults = the AP-10K loader's,
 except ``unique_box_ids``) holds how the dataset's published loader reads boxes and
@@ -41,6 +43,7 @@ class MetainfoError(ValueError):
 
 
 RESULTS_CATEGORIES = ("annotation", "first")
+METRICS = ("oks", "pck")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class DatasetMeta:
     joint_weights: np.ndarray
     sigmas: np.ndarray
     loader: LoaderConventions = LoaderConventions()
+    metric: str = "oks"       # the dataset's evaluation: 'oks' (COCO keypoint AP) or 'pck'
+    pck_rows: dict = None     # PCK table rows: name -> keypoint names (None: one row per keypoint)
     source: str = ""          # the file it was read from (named in error messages)
 
     @property
@@ -141,6 +146,13 @@ def _per_keypoint(data, field, num_keypoints, source, positive):
     return array
 
 
+def _metric(data, source):
+    metric = data.get("metric", "oks")
+    if metric not in METRICS:
+        raise MetainfoError(f"{source}: field 'metric' must be one of {list(METRICS)}, got {metric!r}")
+    return metric
+
+
 def _loader_conventions(data, source):
     value = data.get("loader", {})
     defaults = LoaderConventions()
@@ -167,6 +179,18 @@ def _loader_conventions(data, source):
         raise MetainfoError(f"{source}: field 'loader.results_category' must be one of {list(RESULTS_CATEGORIES)}, "
                             f"got {conventions.results_category!r}")
     return conventions
+
+
+def _pck_rows(data, keypoints, source):
+    rows = data.get("pck_rows")
+    if rows is None:
+        return None
+    if not isinstance(rows, dict) or not all(isinstance(names, list) and names for names in rows.values()):
+        raise MetainfoError(f"{source}: field 'pck_rows' must map row names to non-empty lists of keypoint names")
+    unknown = sorted({name for names in rows.values() for name in names} - set(keypoints))
+    if unknown:
+        raise MetainfoError(f"{source}: field 'pck_rows' names keypoints {unknown} that 'keypoints' does not list")
+    return {row: list(names) for row, names in rows.items()}
 
 
 def metainfo_from_dict(data, source):
@@ -200,6 +224,8 @@ def metainfo_from_dict(data, source):
         joint_weights=_per_keypoint(data, "joint_weights", num_keypoints, source, positive=False),
         sigmas=_per_keypoint(data, "sigmas", num_keypoints, source, positive=True),
         loader=_loader_conventions(data, source),
+        metric=_metric(data, source),
+        pck_rows=_pck_rows(data, keypoints, source),
         source=source,
     )
 

@@ -68,8 +68,8 @@ class TopDownCocoDataset(Dataset):
     """
 
     def __init__(self, ann_file, image_dir, meta, codec, is_train, augmentation=None, color_rgb=True, use_joint_weights=False, use_gt_bbox=True,
-                 bbox_file="", image_thre=0.0, det_category_ids=None, use_det_score=False, metric="oks",
-                 test_cfg=None, image_set="", expected_layout=""):
+                 bbox_file="", image_thre=0.0, det_category_ids=None, use_det_score=False,
+                 image_set="", expected_layout=""):
         self.ann_file = str(ann_file)
         self.image_dir = str(image_dir)
         self.meta = meta
@@ -81,8 +81,6 @@ class TopDownCocoDataset(Dataset):
             raise ValueError("TopDownCocoDataset: is_train=True needs a TopDownAugmentation")
         self.color_rgb = color_rgb
         self.use_joint_weights = use_joint_weights
-        self.metric = metric
-        self.test_cfg = test_cfg
         self.image_set = image_set
         self._rng = None
         self._rng_pid = None
@@ -285,14 +283,6 @@ class TopDownCocoDataset(Dataset):
         }
         return (torch.from_numpy(normalize_image(crop)), torch.from_numpy(target),
                 torch.from_numpy(target_weight.astype(np.float32)), meta)
-
-    # ------------------------------------------------------------ evaluation
-    def evaluate(self, preds, boxes, image_ids, ann_ids, output_dir, bbox_ids=None):
-        """Metrics of predictions [N, K, 3] (x, y, maxval in image pixels) -> (OrderedDict, primary value)."""
-        from kitpose.evaluation import evaluate_topdown
-        return evaluate_topdown(self.meta, self.ann_file, preds, boxes, image_ids, ann_ids, output_dir,
-                                self.test_cfg, metric=self.metric, set_name=self.image_set or "val",
-                                bbox_ids=bbox_ids)
 
 
 def build_augmentation(cfg, meta, aspect_ratio):

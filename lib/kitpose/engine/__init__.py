@@ -1,14 +1,13 @@
-"""Training and testing engine: loops, checkpoints, distributed set-up, logging."""
-from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, atomic_save, read_training_state
-from .distributed import RunContext, init_run_context, unwrap_model, wrap_model
-from .fusion import fuse_batchnorm
-from .inference import Predictions, evaluate_predictions, flip_test_heatmaps, run_inference
+"""Training and testing engine: the train step and loops, checkpoints of training state,
+distributed set-up, logging. Used by tools/train.py and tools/test.py (`kitpose.engine.cli`)."""
+from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state
+from .distributed import RunContext, init_run_context, wrap_model
+from .inference import Predictions, evaluate_predictions, run_inference
 from .optim import build_optimizer, build_scheduler, lr_factor
-from .testing import load_model_weights, run_test
-from .trainer import NonFiniteLossError, TrainingSummary, run_training, train_one_epoch
+from .testing import run_test
+from .trainer import NonFiniteLossError, StepResult, TrainingSummary, run_training, train_one_epoch, train_step
 
-__all__ = ["BEST_NAME", "CHECKPOINT_NAME", "FINAL_NAME", "atomic_save", "read_training_state", "RunContext",
-           "init_run_context", "unwrap_model", "wrap_model", "fuse_batchnorm", "Predictions",
-           "evaluate_predictions", "flip_test_heatmaps", "run_inference", "build_optimizer", "build_scheduler",
-           "lr_factor", "load_model_weights", "run_test", "NonFiniteLossError", "TrainingSummary",
-           "run_training", "train_one_epoch"]
+__all__ = ["BEST_NAME", "CHECKPOINT_NAME", "FINAL_NAME", "read_training_state", "RunContext", "init_run_context",
+           "wrap_model", "Predictions", "evaluate_predictions", "run_inference", "build_optimizer",
+           "build_scheduler", "lr_factor", "run_test", "NonFiniteLossError", "StepResult", "TrainingSummary",
+           "run_training", "train_one_epoch", "train_step"]

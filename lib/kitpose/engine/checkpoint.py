@@ -1,4 +1,5 @@
-"""Training checkpoints: atomic writes, the resume state, clear errors for unreadable files.
+"""Training checkpoints: the resume state and clear errors for unreadable files (written atomically
+with ``kitpose.models.atomic_save``).
 
 Files in the run's output folder:
   checkpoint.pth   everything needed to continue: model, optimiser, scheduler, grad scaler,
@@ -18,8 +19,6 @@ is loaded in the main process (WORKERS 0) or by workers restarted each epoch
 checkpoint does not hold.
 """
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -33,23 +32,6 @@ BEST_NAME = "model_best.pth"
 FINAL_NAME = "final_state.pth"
 CHECKPOINT_FORMAT = "kitpose-train-checkpoint-v1"
 _REQUIRED_KEYS = ("state_dict", "optimizer", "scheduler", "epoch", "best_perf", "rng")
-
-
-def atomic_save(obj, path):
-    """torch.save to a temporary file beside `path`, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
 
 
 def training_state(model, optimizer, scheduler, scaler, next_epoch, best_perf, rng_states, cfg):

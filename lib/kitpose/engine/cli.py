@@ -12,17 +12,15 @@ import argparse
 import logging
 import sys
 
-from kitpose.config import ConfigError, load_config
-from kitpose.datasets import AnnotationError, ImageReadError, MetainfoError
-from kitpose.models import CheckpointError
+from kitpose.config import load_config
+from kitpose.console import USER_ERRORS
 
 from .testing import run_test
 from .trainer import NonFiniteLossError, run_training
 
 logger = logging.getLogger(__name__)
 
-USER_ERRORS = (ConfigError, CheckpointError, NonFiniteLossError, FileNotFoundError, AnnotationError,
-               MetainfoError, ImageReadError)
+ERRORS = USER_ERRORS + (NonFiniteLossError,)
 
 
 def parse_args(argv, description):
@@ -47,7 +45,7 @@ def _run(action, argv, description):
     args = parse_args(argv, description)
     try:
         action(config_from_args(args))
-    except USER_ERRORS as err:
+    except ERRORS as err:
         if logging.getLogger().handlers:
             logger.error("%s", err)
         else:

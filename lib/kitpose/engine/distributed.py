@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .logging_setup import setup_logging
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,6 +39,17 @@ class RunContext:
     def num_replicas_per_process(self):
         """Batch multiplier: DataParallel splits one process's batch over its GPUs."""
         return max(1, len(self.data_parallel_ids))
+
+
+def run_phase(cfg, phase, body):
+    """``body(cfg, context, dirs)`` inside a run: the process group / device set up, the run folders and
+    logging ('train' or 'test' log file) in place, and the process group torn down afterwards."""
+    context = init_run_context(cfg)
+    dirs = setup_logging(cfg, phase, context.is_main)
+    try:
+        return body(cfg, context, dirs)
+    finally:
+        cleanup(context)
 
 
 def launched_by_torchrun():
@@ -97,17 +110,6 @@ def wrap_model(model, context):
     if context.data_parallel_ids:
         return torch.nn.DataParallel(model, device_ids=list(context.data_parallel_ids))
     return model
-
-
-def unwrap_model(model):
-    """The plain module under DDP / DataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def barrier(context):

@@ -1,20 +1,18 @@
-"""Top-down inference over a loader: fused flip test, decoding, gathering across ranks."""
-import contextlib
+"""Top-down inference over a loader: prediction (kitpose.runtime), decoding, gathering across ranks."""
 import logging
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from kitpose.codecs import PIXEL_STD, HeatmapCodec, fuse_flip_heatmaps
+from kitpose.codecs import PIXEL_STD, HeatmapCodec
+from kitpose.evaluation import evaluate_topdown, evaluation_settings
+from kitpose.runtime import config_flip_pairs, predict_heatmaps
 
 from .distributed import all_gather_objects
 
 logger = logging.getLogger(__name__)
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -33,47 +31,6 @@ class Predictions:
     image_files: list
 
 
-def autocast_context(amp, device, key):
-    """Mixed-precision autocast for amp 'bf16' (CUDA or CPU) or 'fp16' (CUDA); 'none', or
-    'fp16' on the CPU, -> no autocast. Training passes 'none' on the CPU (float32 there)."""
-    amp = amp.lower()
-    if amp == "none":
-        return contextlib.nullcontext()
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"{key}: unknown mixed-precision mode {amp!r} (none, bf16 or fp16)")
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=AMP_DTYPES[amp])
-    if device.type == "cpu" and amp == "bf16":
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def describe_amp(amp, device, key):
-    """One log line saying what `amp` does on `device` (logged once per run by the tools)."""
-    amp = amp.lower()
-    if amp == "none":
-        return None
-    if device.type == "cpu" and amp == "fp16":
-        return f"{key} fp16 needs CUDA: float32 on the CPU (bf16 works on CPUs)"
-    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return f"{key} bf16 on a CPU without native bfloat16 instructions: expect it slower than float32"
-    return f"{key} {amp}: {device.type} autocast"
-
-
-def flip_test_heatmaps(model, images, flip_pairs, shift_heatmap):
-    """Heatmaps averaged with those of the mirrored images, both run in ONE forward pass."""
-    batch_size = images.shape[0]
-    heatmaps = model(torch.cat([images, images.flip(3)], dim=0)).heatmaps.float()
-    return fuse_flip_heatmaps(heatmaps[:batch_size], heatmaps[batch_size:], flip_pairs, shift_heatmap)
-
-
-@torch.inference_mode()
-def predict_heatmaps(model, images, cfg, flip_pairs):
-    if cfg.TEST.FLIP_TEST:
-        return flip_test_heatmaps(model, images, flip_pairs, cfg.TEST.SHIFT_HEATMAP)
-    return model(images).heatmaps.float()
-
-
 def _dataset_order(loader):
     """Dataset indices this process sees, in loader order (None: the whole dataset in order)."""
     sampler = loader.sampler
@@ -82,20 +39,18 @@ def _dataset_order(loader):
     return None
 
 
-def run_inference(model, loader, cfg, context, flip_pairs, amp="none", channels_last=False, desc="eval"):
-    """Predict every instance of `loader.dataset`; under DDP each rank runs its shard and all
-    ranks receive the merged Predictions."""
+def run_inference(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
+    """Predict every instance of `loader.dataset` (flip test with its metainfo's flip pairs when
+    TEST.FLIP_TEST); under DDP each rank runs its shard and all ranks receive the merged Predictions."""
     model.eval()
     device = context.device
     codec = HeatmapCodec.from_config(cfg)
+    flip_pairs = config_flip_pairs(cfg, loader.dataset.meta)
     preds, boxes, image_ids, ann_ids, bbox_ids, image_files = [], [], [], [], [], []
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not context.is_main)
     for images, _target, _target_weight, meta in bar:
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast_context(amp, device, "TEST.AMP"):
-            heatmaps = predict_heatmaps(model, images, cfg, flip_pairs)
+        heatmaps = predict_heatmaps(model, images.to(device, non_blocking=True), flip_pairs,
+                                    cfg.TEST.SHIFT_HEATMAP, amp, channels_last)
         centers = meta["center"].numpy()
         scales = meta["scale"].numpy()
         coords, maxvals = codec.decode(heatmaps.cpu().numpy(), centers, scales)
@@ -136,7 +91,10 @@ def _merge_shards(shards, size):
     return merged
 
 
-def evaluate_predictions(dataset, predictions, output_dir):
-    """`dataset.evaluate` on the merged predictions -> (OrderedDict name -> value, primary value)."""
-    return dataset.evaluate(predictions.preds, predictions.boxes, predictions.image_ids,
-                            predictions.ann_ids, str(output_dir), bbox_ids=predictions.bbox_ids)
+def evaluate_predictions(dataset, predictions, output_dir, cfg):
+    """Rescoring, OKS-NMS, the results file and the metrics of `dataset`'s predictions with the config's
+    TEST settings -> (OrderedDict name -> value, primary value)."""
+    return evaluate_topdown(dataset.meta, dataset.ann_file, predictions.preds, predictions.boxes,
+                            predictions.image_ids, predictions.ann_ids, str(output_dir),
+                            set_name=dataset.image_set or "val", bbox_ids=predictions.bbox_ids,
+                            **evaluation_settings(cfg.TEST, dataset.meta))

@@ -9,9 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from kitpose.console import LOG_FORMAT, TqdmConsoleHandler
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # logger.info(..., extra=FILE_ONLY): the record goes to the log file, not the console (for text
 # the tool prints to stdout itself, such as the metrics table)
 FILE_ONLY = {"kitpose_file_only": True}
@@ -22,16 +21,6 @@ class RunDirs:
     output_dir: Path
     tensorboard_dir: Path
     log_file: Path
-
-
-class TqdmConsoleHandler(logging.StreamHandler):
-    """Console lines printed through tqdm so they do not break progress bars."""
-
-    def emit(self, record):
-        try:
-            tqdm.write(self.format(record), file=self.stream)
-        except Exception:  # logging must never raise into the caller
-            self.handleError(record)
 
 
 def run_dirs(cfg, phase):

@@ -1,5 +1,4 @@
 """The test pipeline of tools/test.py: load a checkpoint strictly, predict, evaluate, report."""
-import json
 import logging
 import os
 from pathlib import Path
@@ -8,38 +7,24 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import PIXEL_STD
+from kitpose.codecs import BOX_PADDING, PIXEL_STD
 from kitpose.datasets import build_dataset
 from kitpose.evaluation import format_metrics_table
-from kitpose.models import CheckpointError, build_model, load_checkpoint
+from kitpose.jsonio import write_json
+from kitpose.models import build_model, load_model_file
+from kitpose.runtime import prepare_for_inference
 from kitpose.vis.draw import draw_instances
 
 from .checkpoint import FINAL_NAME
-from .distributed import build_loader, cleanup, describe, init_run_context
-from .fastpath import prepare_for_inference  # noqa: F401  (also imported from here by kitpose.inference)
+from .distributed import build_loader, describe, run_phase
 from .inference import evaluate_predictions, run_inference
-from .logging_setup import FILE_ONLY, setup_logging
+from .logging_setup import FILE_ONLY
 from .seeding import configure_cudnn
 
 logger = logging.getLogger(__name__)
 
 VIS_DIR = "vis"
 METRICS_FILE = "metrics.json"
-# a box's scale includes HRNet's 1.25 padding; drawing shows the unpadded box
-BOX_PADDING = 1.25
-
-
-def load_model_weights(model, path):
-    """`load_checkpoint` with the file named in every failure, a truncated file included."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"TEST.MODEL_FILE {path} does not exist (pass TEST.MODEL_FILE <path>, "
-                              f"or train first so that OUTPUT_DIR/.../{FINAL_NAME} exists)")
-    try:
-        return load_checkpoint(model, path)
-    except CheckpointError as err:
-        raise CheckpointError(f"TEST.MODEL_FILE {path} cannot be used (corrupt, truncated or for another "
-                              f"model configuration): {err}") from err
 
 
 def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
@@ -67,12 +52,7 @@ def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
 
 def run_test(cfg):
     """tools/test.py: metrics dict of the checkpoint TEST.MODEL_FILE (default: the run's final_state.pth)."""
-    context = init_run_context(cfg)
-    dirs = setup_logging(cfg, "test", context.is_main)
-    try:
-        return _test(cfg, context, dirs)
-    finally:
-        cleanup(context)
+    return run_phase(cfg, "test", _test)
 
 
 def _test(cfg, context, dirs):
@@ -80,31 +60,30 @@ def _test(cfg, context, dirs):
     configure_cudnn(cfg)
     model_file = Path(cfg.TEST.MODEL_FILE) if cfg.TEST.MODEL_FILE else dirs.output_dir / FINAL_NAME
     model = build_model(cfg, is_train=False)
-    load_model_weights(model, model_file)
+    load_model_file(model, model_file)
     model = prepare_for_inference(model, cfg, context.device)
     if context.data_parallel_ids:
         model = torch.nn.DataParallel(model, device_ids=list(context.data_parallel_ids))
 
     dataset = build_dataset(cfg, is_train=False)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(model, loader, cfg, context, dataset.meta.flip_pairs, amp=cfg.TEST.AMP,
+    predictions = run_inference(model, loader, cfg, context, amp=cfg.TEST.AMP,
                                 channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
     if not context.is_main:
         return None
-    name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir)
+    name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir, cfg)
     table = format_metrics_table(name_values, cfg.MODEL.NAME)
     logger.info("metrics of %s on %s:\n%s", model_file, dataset.ann_file, table, extra=FILE_ONLY)
     print(table, flush=True)  # the console's copy
     report = {
         "model_file": str(model_file),
         "ann_file": dataset.ann_file,
-        "metric": dataset.metric,
+        "metric": cfg.TEST.METRIC or dataset.meta.metric,
         "primary": float(primary),
         "num_instances": int(len(predictions.preds)),
         "metrics": {name: float(value) for name, value in name_values.items()},
     }
-    with open(dirs.output_dir / METRICS_FILE, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(dirs.output_dir / METRICS_FILE, report, indent=2)
     logger.info("wrote %s", dirs.output_dir / METRICS_FILE)
     if cfg.TEST.NUM_VIS > 0:
         save_prediction_pictures(predictions, dataset.meta, dirs.output_dir / VIS_DIR, cfg.TEST.NUM_VIS,

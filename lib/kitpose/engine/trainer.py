@@ -1,4 +1,5 @@
-"""Training: one epoch (`train_one_epoch`) and a whole run (`run_training`, used by tools/train.py)."""
+"""Training: one step (`train_step`, also what tools/benchmark.py times), one epoch
+(`train_one_epoch`) and a whole run (`run_training`, used by tools/train.py)."""
 import logging
 import math
 import time
@@ -12,14 +13,13 @@ from tqdm import tqdm
 from kitpose.datasets import build_dataset
 from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
-from kitpose.models import build_model, count_parameters, set_part_maps
+from kitpose.models import CheckpointError, atomic_save, build_model, count_parameters, unwrap_model
+from kitpose.runtime import autocast_context, prepare_for_training
 
-from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, CheckpointError, atomic_save, read_training_state,
-                         training_state)
-from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, cleanup, describe,
-                          init_run_context, unwrap_model, wrap_model)
-from .inference import autocast_context, evaluate_predictions, run_inference
-from .logging_setup import setup_logging
+from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
+from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
+                          wrap_model)
+from .inference import evaluate_predictions, run_inference
 from .optim import build_optimizer, build_scheduler
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
 
@@ -55,66 +55,84 @@ def _non_finite_message(loss_value, epoch, iteration, num_iterations, last_check
             f"or checking the data).")
 
 
+@dataclass
+class StepResult:
+    values: dict       # 'loss' and one 'loss_<term>' per loss term, floats
+    applied: bool      # False: the loss was not finite and no update was made
+    batch_size: int
+
+
+def train_step(model, images, target, target_weight, criterion, optimizer, scaler, cfg, device,
+               finite=math.isfinite):
+    """One optimisation step on a batch: CutMix (DATASET.CUTMIX, DATASET.CUTMIX_WEIGHTS), the forward
+    under TRAIN.AMP (CUDA), the loss terms, backward through the gradient scaler, TRAIN.CLIP_GRAD and
+    the optimizer step. ``finite(loss)`` decides whether to apply the update (under DDP every rank must
+    agree); when it is False nothing is updated and ``StepResult.applied`` is False."""
+    images = images.to(device, non_blocking=True)
+    target = target.to(device, non_blocking=True)
+    target_weight = target_weight.to(device, non_blocking=True)
+    mix = None
+    if cfg.DATASET.CUTMIX:
+        # draws from torch's global stream (seeded by SEED, saved in checkpoints)
+        images, target, mix = cutmix_batch(images, target, target_weight, weights=cfg.DATASET.CUTMIX_WEIGHTS,
+                                           prob=cfg.DATASET.CUTMIX_PROB)
+    if cfg.TRAIN.CHANNELS_LAST:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with autocast_context(cfg.TRAIN.AMP if device.type == "cuda" else "none", device, "TRAIN.AMP"):
+        outputs = model(images)
+    loss, parts = criterion(_float_outputs(outputs), target, target_weight, mix=mix)
+    # one device sync for the total and every term
+    values = dict(zip(["loss"] + [f"loss_{name}" for name in parts],
+                      torch.stack([loss.detach()] + [value.detach() for value in parts.values()]).tolist()))
+    if not finite(values["loss"]):
+        return StepResult(values, False, images.shape[0])
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.TRAIN.CLIP_GRAD > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD)
+    scaler.step(optimizer)
+    scaler.update()
+    return StepResult(values, True, images.shape[0])
+
+
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg, context, epoch,
                     writer=None, last_checkpoint=None):
     """One pass over `loader`; returns the mean of each loss term. The scheduler steps per iteration."""
     model.train()
-    device = context.device
     num_iterations = len(loader)
     sums, count = {}, 0
     bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
                disable=not context.is_main)
-    cutmix_weights = check_cutmix_weights(cfg.DATASET.CUTMIX_WEIGHTS)
+    check_cutmix_weights(cfg.DATASET.CUTMIX_WEIGHTS)
     tick = time.time()
     for iteration, (images, target, target_weight, _meta) in enumerate(bar):
         data_time = time.time() - tick
-        images = images.to(device, non_blocking=True)
-        target = target.to(device, non_blocking=True)
-        target_weight = target_weight.to(device, non_blocking=True)
-        mix = None
-        if cfg.DATASET.CUTMIX:
-            # draws from torch's global stream (seeded by SEED, saved in checkpoints)
-            images, target, mix = cutmix_batch(images, target, target_weight, weights=cutmix_weights,
-                                               prob=cfg.DATASET.CUTMIX_PROB)
-        if cfg.TRAIN.CHANNELS_LAST:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast_context(cfg.TRAIN.AMP if device.type == "cuda" else "none", device, "TRAIN.AMP"):
-            outputs = model(images)
-        loss, parts = criterion(_float_outputs(outputs), target, target_weight, mix=mix)
-        # one device sync for the total and every term
-        term_values = torch.stack([loss.detach()] + [value.detach() for value in parts.values()]).tolist()
-        loss_value = term_values[0]
-        if not all_true(math.isfinite(loss_value), context):
-            raise NonFiniteLossError(_non_finite_message(loss_value, epoch, iteration, num_iterations,
+        step = train_step(model, images, target, target_weight, criterion, optimizer, scaler, cfg, context.device,
+                          finite=lambda value: all_true(math.isfinite(value), context))
+        if not step.applied:
+            raise NonFiniteLossError(_non_finite_message(step.values["loss"], epoch, iteration, num_iterations,
                                                          last_checkpoint))
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.TRAIN.CLIP_GRAD > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD)
-        scaler.step(optimizer)
-        scaler.update()
         scheduler.step()
-
-        values = dict(zip(["loss"] + [f"loss_{name}" for name in parts], term_values))
+        values = step.values
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + value
         count += 1
-        bar.set_postfix(loss=f"{loss_value:.3e}")
+        bar.set_postfix(loss=f"{values['loss']:.3e}")
         batch_time = time.time() - tick
         tick = time.time()
         if context.is_main and (iteration % cfg.PRINT_FREQ == 0 or iteration == num_iterations - 1):
             lr = optimizer.param_groups[-1]["lr"]
             logger.info("epoch %d [%d/%d] loss %.4e (mean %.4e) %s lr %.3e | %.1f samples/s, data %.3fs",
-                        epoch, iteration, num_iterations, loss_value, sums["loss"] / count,
+                        epoch, iteration, num_iterations, values["loss"], sums["loss"] / count,
                         " ".join(f"{k[5:]} {v:.3e}" for k, v in values.items() if k != "loss"), lr,
-                        images.shape[0] * context.world_size / max(batch_time, 1e-9), data_time)
+                        step.batch_size * context.world_size / max(batch_time, 1e-9), data_time)
             if writer is not None:
-                step = scheduler.last_epoch
+                global_step = scheduler.last_epoch
                 for name, value in values.items():
-                    writer.add_scalar(f"train/{name}", value, step)
+                    writer.add_scalar(f"train/{name}", value, global_step)
                 for group in optimizer.param_groups:
-                    writer.add_scalar(f"train/lr_{group.get('name', 'group')}", group["lr"], step)
+                    writer.add_scalar(f"train/lr_{group.get('name', 'group')}", group["lr"], global_step)
     return {name: total / max(count, 1) for name, total in sums.items()}
 
 
@@ -150,12 +168,7 @@ def _write_validation(writer, name_values, epoch):
 
 def run_training(cfg):
     """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
-    context = init_run_context(cfg)
-    dirs = setup_logging(cfg, "train", context.is_main)
-    try:
-        return _train(cfg, context, dirs)
-    finally:
-        cleanup(context)
+    return run_phase(cfg, "train", _train)
 
 
 def _train(cfg, context, dirs):
@@ -170,10 +183,9 @@ def _train(cfg, context, dirs):
     num_all, num_used = count_parameters(model)
     logger.info("model %s: %s parameters (%s used by the forward pass)", cfg.MODEL.NAME, f"{num_all:,}",
                 f"{num_used:,}")
-    set_part_maps(model, False)  # no loss reads them
-    model = model.to(context.device)
-    if cfg.TRAIN.CHANNELS_LAST:
-        model = model.to(memory_format=torch.channels_last)
+    # placement, no part maps (no loss reads them), TRAIN.CHANNELS_LAST, TRAIN.COMPILE (CUDA); the
+    # compiled wrapper shares the model's parameters, so the optimiser and resume use `model`
+    train_model = prepare_for_training(model, cfg, context.device)
     criterion = build_criterion(cfg).to(context.device)
 
     train_dataset = build_dataset(cfg, is_train=True)
@@ -198,9 +210,6 @@ def _train(cfg, context, dirs):
     elif cfg.AUTO_RESUME:
         logger.info("AUTO_RESUME: no %s yet, starting from scratch", checkpoint_file)
 
-    train_model = model
-    if cfg.TRAIN.COMPILE and context.device.type == "cuda":
-        train_model = torch.compile(train_model)
     train_model = wrap_model(train_model, context)
     # under DDP every rank validates its shard with the replica it holds (kept in sync by DDP)
     valid_model = train_model.module if context.distributed else train_model
@@ -223,11 +232,11 @@ def _train(cfg, context, dirs):
             perf = None
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
                 broadcast_buffers(valid_model, context)
-                predictions = run_inference(valid_model, valid_loader, cfg, context, valid_dataset.meta.flip_pairs,
+                predictions = run_inference(valid_model, valid_loader, cfg, context,
                                             amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
                                             desc=f"validate epoch {epoch}")
                 if context.is_main:
-                    name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir)
+                    name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
                     last_perf = float(perf)
                     logger.info("epoch %d validation: %s", epoch,
                                 ", ".join(f"{k} {float(v):.4f}" for k, v in name_values.items()))

@@ -20,23 +20,6 @@ from kitpose.jsonio import read_json
 
 logger = logging.getLogger(__name__)
 
-# Table rows per dataset, as published (docs/published_behaviour.md). A row is the plain mean
-# of its joints' PCK; 'Mean' is added for every dataset.
-PCK_GROUPS = {
-    "ak": OrderedDict([
-        ("Head", ["Head_Mid_Top"]),
-        ("Shoulder", ["Shoulder_Left", "Shoulder_Right"]),
-        ("Elbow", ["Elbow_Left", "Elbow_Right"]),
-        ("Wrist", ["Wrist_Left", "Wrist_Right"]),
-        ("Hip", ["Hip_Left", "Hip_Right"]),
-        ("Knee", ["Knee_Left", "Knee_Right"]),
-        ("Ankle", ["Ankle_Left", "Ankle_Right"]),
-        ("Mouth", ["Mouth_Front_Top", "Mouth_Back_Left", "Mouth_Back_Right", "Mouth_Front_Bottom"]),
-        ("Tail", ["Tail_Top_Back", "Tail_Mid_Back", "Tail_End_Back"]),
-    ]),
-}
-
-
 def _ground_truth(ann_file):
     """The annotation file's dict from a path or a loaded COCO (anything with `.dataset`)."""
     if isinstance(ann_file, (str, os.PathLike)):
@@ -121,7 +104,7 @@ def _ratio(correct, visible):
 def pck_metrics(ann_file, results, meta, threshold=0.05, per_joint=None):
     """PCK table as an OrderedDict name -> fraction in [0, 1].
 
-    Rows: the dataset's groups (PCK_GROUPS[meta.name]) when defined, each the mean PCK of its
+    Rows: the metainfo's ``pck_rows`` when defined, each the mean PCK of its
     joints that have visible instances; per-joint rows (meta.keypoints) when not or when
     `per_joint` is True; then 'Mean' = all correct / all visible joints (the published mean
     weights each joint's PCK by its visible count, the same figure). A row without visible
@@ -129,7 +112,7 @@ def pck_metrics(ann_file, results, meta, threshold=0.05, per_joint=None):
     results: dicts (or a JSON path) with 'ann_id' and flat 'keypoints'.
     """
     correct, visible = pck_counts(ann_file, results, meta, threshold)
-    groups = PCK_GROUPS.get(meta.name)
+    groups = meta.pck_rows
     if per_joint is None:
         per_joint = groups is None
 
@@ -137,10 +120,6 @@ def pck_metrics(ann_file, results, meta, threshold=0.05, per_joint=None):
     if groups is not None:
         index_of = {name: index for index, name in enumerate(meta.keypoints)}
         for row, names in groups.items():
-            missing = [name for name in names if name not in index_of]
-            if missing:
-                raise ValueError(f"PCK group '{row}' of dataset '{meta.name}' names keypoints {missing} "
-                                 f"that the metainfo does not have")
             ratios = [_ratio(correct[index_of[name]], visible[index_of[name]]) for name in names]
             ratios = [ratio for ratio in ratios if not np.isnan(ratio)]
             table[row] = float(np.mean(ratios)) if ratios else float("nan")

@@ -1,10 +1,12 @@
 """Top-down evaluation: instance rescoring, OKS-NMS, COCO results file, metrics."""
-import json
 import logging
 import os
 from collections import OrderedDict
 
 import numpy as np
+
+from kitpose.datasets.metainfo import METRICS
+from kitpose.jsonio import write_json
 
 from .nms import oks_nms, soft_oks_nms
 from .oks import load_coco, oks_metrics
@@ -12,7 +14,6 @@ from .pck import pck_metrics
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("oks", "pck")
 
 
 def instance_scores(maxvals, box_scores, in_vis_thre):
@@ -79,37 +80,21 @@ def _nms_keep(groups, keypoints, scores, areas, sigmas, oks_thre, soft_nms):
     return np.asarray(kept, dtype=np.int64)
 
 
-# keyword -> (TEST config key, default)
-TEST_SETTINGS = {
-    "in_vis_thre": ("IN_VIS_THRE", 0.2),
-    "oks_thre": ("OKS_THRE", 0.9),
-    "soft_nms": ("SOFT_NMS", False),
-    "pck_thre": ("PCK_THRE", 0.05),
-}
+def evaluation_settings(test_cfg, meta):
+    """The keyword arguments of `evaluate_topdown` from the config's TEST node: IN_VIS_THRE, OKS_THRE,
+    SOFT_NMS, PCK_THRE, and the metric (TEST.METRIC, else the metainfo's)."""
+    return {"in_vis_thre": float(test_cfg.IN_VIS_THRE), "oks_thre": float(test_cfg.OKS_THRE),
+            "soft_nms": bool(test_cfg.SOFT_NMS), "pck_thre": float(test_cfg.PCK_THRE),
+            "metric": test_cfg.METRIC or meta.metric}
 
 
-def _test_settings(test_cfg, given):
-    """Explicit keywords win over the TEST config node, which wins over the defaults."""
-    settings = {}
-    for keyword, (key, default) in TEST_SETTINGS.items():
-        if given[keyword] is not None:
-            settings[keyword] = given[keyword]
-        elif test_cfg is not None and key in test_cfg:
-            settings[keyword] = test_cfg[key]
-        else:
-            settings[keyword] = default
-    return settings
-
-
-def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, test_cfg=None, *,
-                     in_vis_thre=None, oks_thre=None, soft_nms=None, metric="oks", pck_thre=None,
-                     set_name="val", category_ids=None, bbox_ids=None):
+def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_dir, *, in_vis_thre, oks_thre,
+                     soft_nms, metric, pck_thre, set_name="val", category_ids=None, bbox_ids=None):
     """Score, suppress, write and evaluate top-down predictions.
 
     preds [N, K, 3]: x, y, maxval in image coordinates; boxes [N, 6]: cx, cy, sw, sh,
     area, score; image_ids [N]; ann_ids [N] (-1 for detector boxes).
-    Thresholds come from the keywords, else from `test_cfg` (the config's TEST node:
-    IN_VIS_THRE, OKS_THRE, SOFT_NMS, PCK_THRE), else the defaults in TEST_SETTINGS.
+    The thresholds and the metric are the config's (`evaluation_settings(cfg.TEST, meta)`).
     metric 'oks': per-image OKS-NMS (soft when `soft_nms`) with the dataset's sigmas, then
     COCO AP; primary = AP. Images are visited in first-appearance order; with `bbox_ids` [N]
     (the dataset's per-image box ids) and metainfo ``loader.unique_box_ids``, an image's
@@ -124,7 +109,7 @@ def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_di
     Returns (OrderedDict name -> value, primary).
     """
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     preds = np.asarray(preds, dtype=np.float64)
     boxes = np.asarray(boxes, dtype=np.float64)
     image_ids = np.asarray(image_ids, dtype=np.int64).reshape(-1)
@@ -142,15 +127,13 @@ def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_di
         if bbox_ids.shape != (num,):
             raise ValueError(f"bbox_ids has {bbox_ids.shape[0]} entries for {num} predictions")
 
-    settings = _test_settings(test_cfg, dict(in_vis_thre=in_vis_thre, oks_thre=oks_thre,
-                                             soft_nms=soft_nms, pck_thre=pck_thre))
     coco = load_coco(ann_file)
     categories = _result_categories(coco, ann_ids, category_ids, meta.loader.results_category)
-    scores = instance_scores(preds[:, :, 2], boxes[:, 5], settings["in_vis_thre"])
+    scores = instance_scores(preds[:, :, 2], boxes[:, 5], in_vis_thre)
     groups = _image_groups(image_ids, bbox_ids if meta.loader.unique_box_ids else None)
     if metric == "oks":
-        kept = _nms_keep(groups, preds, scores, boxes[:, 4], meta.sigmas, settings["oks_thre"],
-                         settings["soft_nms"])
+        kept = _nms_keep(groups, preds, scores, boxes[:, 4], meta.sigmas, oks_thre,
+                         soft_nms)
         logger.info("OKS-NMS kept %d of %d instances", kept.size, num)
     else:
         kept = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
@@ -164,11 +147,7 @@ def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_di
         "scale": boxes[i, 2:4].tolist(),
         "ann_id": int(ann_ids[i]),
     } for i in kept]
-    results_dir = os.path.join(output_dir, "results")
-    os.makedirs(results_dir, exist_ok=True)
-    results_file = os.path.join(results_dir, f"keypoints_{set_name}_results.json")
-    with open(results_file, "w") as f:
-        json.dump(results, f)
+    results_file = write_json(os.path.join(output_dir, "results", f"keypoints_{set_name}_results.json"), results)
     logger.info("wrote %d results to %s", len(results), results_file)
 
     if not coco.dataset.get("annotations"):
@@ -177,7 +156,7 @@ def evaluate_topdown(meta, ann_file, preds, boxes, image_ids, ann_ids, output_di
     if metric == "oks":
         name_values = OrderedDict(oks_metrics(coco, results, meta.sigmas))
         return name_values, name_values["AP"]
-    name_values = pck_metrics(coco, results, meta, threshold=settings["pck_thre"])
+    name_values = pck_metrics(coco, results, meta, threshold=pck_thre)
     return name_values, name_values["Mean"]
 
 

@@ -20,11 +20,9 @@ import torch
 
 from kitpose.codecs import HeatmapCodec
 from kitpose.config import load_config
-from kitpose.engine.cli import USER_ERRORS
-from kitpose.engine.logging_setup import TqdmConsoleHandler
-from kitpose.engine.testing import load_model_weights
-from kitpose.models import build_model
-from kitpose.models.export import DEFAULT_OPSET, export_model_onnx, onnx_parity
+from kitpose.console import USER_ERRORS, add_console_handler
+from kitpose.models import build_model, load_model_file
+from kitpose.runtime.onnx import DEFAULT_OPSET, export_model_onnx, onnx_parity
 
 from .detections import BoxFileError, load_detections
 from .inputs import open_input
@@ -39,16 +37,6 @@ ERRORS = USER_ERRORS + (BoxFileError, OSError)
 PARITY_TOLERANCE = 1e-4
 
 
-def _console_logging():
-    """A console handler on the root logger for the duration of one command (returned for removal)."""
-    root = logging.getLogger()
-    handler = TqdmConsoleHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return handler
-
-
 def _common_arguments(parser):
     parser.add_argument("--cfg", required=True, help="experiment YAML the checkpoint was trained with")
     parser.add_argument("--checkpoint", required=True, help="model weights (.pth; published or this project's)")
@@ -56,7 +44,7 @@ def _common_arguments(parser):
 
 
 def _run(action, args):
-    handler = _console_logging()
+    handler = add_console_handler()
     try:
         return action(args)
     except ERRORS as err:
@@ -184,7 +172,7 @@ def export_main(argv=None):
 def _export(args):
     cfg = load_config(args.cfg, args.opts)
     model = build_model(cfg, is_train=False)
-    load_model_weights(model, args.checkpoint)
+    load_model_file(model, args.checkpoint, source="--checkpoint")
     model.eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     names = export_model_onnx(model, args.out, tuple(cfg.MODEL.IMAGE_SIZE), opset=args.opset)

@@ -11,7 +11,6 @@ image_id of an instance: the id of its boxes in the --boxes file when matched; o
 the number the file stem spells (``000000000785.jpg`` -> 785), else the input's position
 (0-based); for a video the frame number.
 """
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from kitpose.jsonio import write_json
 from kitpose.vis.draw import draw_instances
 
 logger = logging.getLogger(__name__)
@@ -190,8 +190,7 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
             if video.frames:
                 summary.outputs.append(video.path)
                 summary.frames_written = video.frames
-    with open(summary.results_file, "w") as f:
-        json.dump(records, f)
+    write_json(summary.results_file, records)
     if detections is not None and detections.unmatched_images():
         logger.info("%s: boxes of %d image(s) matched no input", detections.source, detections.unmatched_images())
     return summary

@@ -2,13 +2,13 @@
 
 The crops are made exactly as the test pipeline makes them (box -> centre/scale with the
 aspect-ratio fix and 1.25 padding, affine warp to MODEL.IMAGE_SIZE, RGB when
-DATASET.COLOR_RGB, ImageNet normalisation); the forward pass uses the engine's flip test
-(TEST.FLIP_TEST, TEST.SHIFT_HEATMAP), decoding uses TEST.POST_PROCESS / TEST.BLUR_KERNEL,
+DATASET.COLOR_RGB, ImageNet normalisation); the forward pass is `kitpose.runtime.predict_heatmaps`
+(TEST.FLIP_TEST, TEST.SHIFT_HEATMAP, TEST.AMP, TEST.CHANNELS_LAST), decoding the codec's
+(TEST.POST_PROCESS / TEST.BLUR_KERNEL),
 instances are scored and OKS-NMS'ed as in evaluation (TEST.IN_VIS_THRE, TEST.OKS_THRE,
 TEST.SOFT_NMS).
 """
 import logging
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -16,17 +16,15 @@ import numpy as np
 import torch
 
 from kitpose.codecs import PIXEL_STD, BoxConvention, HeatmapCodec
-from kitpose.datasets import BUILTIN_METAINFO, MetainfoError, load_metainfo
+from kitpose.datasets import config_metainfo
 from kitpose.datasets.transforms import normalize_image
-from kitpose.engine.fastpath import prepare_for_inference
-from kitpose.engine.inference import autocast_context, predict_heatmaps
-from kitpose.engine.testing import load_model_weights
 from kitpose.evaluation import instance_scores, oks_nms, soft_oks_nms
-from kitpose.models import build_model
+from kitpose.models import build_model, load_model_file
+from kitpose.runtime import autocast_context, config_flip_pairs, predict_heatmaps, prepare_for_inference
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PoseInstances", "PosePredictor", "config_metainfo", "crop_input", "whole_image_box"]
+__all__ = ["PoseInstances", "PosePredictor", "crop_input", "whole_image_box"]
 
 
 @dataclass
@@ -50,21 +48,6 @@ class PoseInstances:
     def empty(cls, num_keypoints):
         return cls(np.zeros((0, num_keypoints, 3), np.float32), np.zeros((0, 4), np.float64),
                    np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-
-
-def config_metainfo(cfg):
-    """DatasetMeta named by DATASET.META (a built-in name, a path relative to DATASET.ROOT or to the
-    working directory) or else DATASET.DATASET; its keypoint count must equal MODEL.NUM_JOINTS."""
-    source = cfg.DATASET.META or cfg.DATASET.DATASET
-    if source not in BUILTIN_METAINFO and not os.path.isabs(source):
-        root = os.path.join(cfg.DATA_DIR, cfg.DATASET.ROOT) if cfg.DATA_DIR else cfg.DATASET.ROOT
-        under_root = os.path.join(root, source)
-        source = under_root if os.path.isfile(under_root) else source
-    meta = load_metainfo(source)
-    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
-        raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
-                            f"{meta.num_keypoints} keypoints")
-    return meta
 
 
 def whole_image_box(image):
@@ -99,9 +82,10 @@ class PosePredictor:
     def __init__(self, cfg, checkpoint, device=None, part_maps=False):
         self.cfg = cfg
         self.meta = config_metainfo(cfg)
+        self.flip_pairs = config_flip_pairs(cfg, self.meta)
         self.device = torch.device(device) if device is not None else default_device()
         model = build_model(cfg, is_train=False)
-        load_model_weights(model, checkpoint)
+        load_model_file(model, checkpoint, source="checkpoint")
         self.model = prepare_for_inference(model, cfg, self.device, part_maps=part_maps)
         self.checkpoint = str(checkpoint)
         self.codec = HeatmapCodec.from_config(cfg)
@@ -125,10 +109,9 @@ class PosePredictor:
         outputs = []
         for batch in inputs.split(self.batch_size):
             batch = batch.to(self.device)
-            if self.cfg.TEST.CHANNELS_LAST:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast_context(self.cfg.TEST.AMP, self.device, "TEST.AMP"):
-                outputs.append(predict_heatmaps(self.model, batch, self.cfg, self.meta.flip_pairs).cpu().numpy())
+            heatmaps = predict_heatmaps(self.model, batch, self.flip_pairs, self.cfg.TEST.SHIFT_HEATMAP,
+                                        self.cfg.TEST.AMP, self.cfg.TEST.CHANNELS_LAST)
+            outputs.append(heatmaps.cpu().numpy())
         if not outputs:
             width, height = self.cfg.MODEL.HEATMAP_SIZE
             return np.zeros((0, self.meta.num_keypoints, height, width), np.float32)

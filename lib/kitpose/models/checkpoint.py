@@ -1,18 +1,22 @@
-"""Strict checkpoint loading for published and project checkpoints.
+"""Checkpoint files: reading, unwrapping, strict loading, ImageNet initialisation, atomic writing.
 
 The published loader used strict=False, so a renamed key silently left part of the
-model random. Here every key must be accounted for.
+model random. Here every key must be accounted for; the only tolerated absences are BN
+counters and the parameters published checkpoints carry but the forward never uses.
 """
 import logging
 import os
 import pickle
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
-from .kitpose import is_unused_parameter
-
 logger = logging.getLogger(__name__)
+
+# parameters official checkpoints carry but the forward never uses (excluded from "used" counts)
+UNUSED_PARAMETERS = ("channelformer.bp_embeddings", "channelformer.bp_to_embeddings")
 
 # where a checkpoint file keeps its weights: HRNet/KITPose training checkpoints ('state_dict',
 # 'best_state_dict'), this project's own ('model'); otherwise the file is the state dict itself
@@ -24,7 +28,14 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be read or does not fit the model."""
 
 
-def _torch_load(path):
+def is_unused_parameter(name):
+    """True for the published-but-unused parameters and their .weight/.bias (any 'module.' prefix)."""
+    name = name[len(MODULE_PREFIX):] if name.startswith(MODULE_PREFIX) else name
+    return name in UNUSED_PARAMETERS or name.rsplit(".", 1)[0] in UNUSED_PARAMETERS
+
+
+def torch_load(path):
+    """torch.load on the CPU, tensors-only when possible; any failure -> CheckpointError naming the file."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -45,7 +56,7 @@ def read_state_dict(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    content = _torch_load(path)
+    content = torch_load(path)
     if not isinstance(content, Mapping):
         raise CheckpointError(f"{path}: expected a state dict or a dict holding one, got {type(content).__name__}")
     source_key = next((key for key in STATE_DICT_KEYS if isinstance(content.get(key), Mapping)), None)
@@ -62,7 +73,7 @@ def read_state_dict(path):
     return state, info
 
 
-def _unwrap(model):
+def unwrap_model(model):
     """The bare model inside DataParallel / DistributedDataParallel / torch.compile wrappers."""
     while True:
         if isinstance(model, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)):
@@ -87,7 +98,7 @@ def load_checkpoint(model, path):
     (both keep the model's values).
     """
     state, info = read_state_dict(path)
-    model = _unwrap(model)
+    model = unwrap_model(model)
     own = model.state_dict()
     missing = [key for key in own if key not in state]
     tolerated = [key for key in missing if key.endswith("num_batches_tracked") or is_unused_parameter(key)]
@@ -130,3 +141,63 @@ def _prefix_hint(own, unexpected):
         return ("  hint: the checkpoint is a KITPose model ('pre_feature.', 'channelformer.'); "
                 "it fits MODEL.NAME kitpose_part")
     return ""
+
+
+def load_model_file(model, path, source="TEST.MODEL_FILE"):
+    """`load_checkpoint` with the file and the setting it came from named in every failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{source} {path} does not exist (pass {source} <path>, or train first so that "
+                              f"the run's final_state.pth exists)")
+    try:
+        return load_checkpoint(model, path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{source} {path} cannot be used (corrupt, truncated or for another "
+                              f"model configuration): {err}") from err
+
+
+def load_imagenet_weights(backbone, path, pretrained_layers=("*",)):
+    """Copy ImageNet HRNet tensors whose first name component is in `pretrained_layers`
+    ('*' = all) and whose shape matches; returns the number of tensors loaded."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"ImageNet HRNet weights not found: {path} (MODEL.PRETRAINED). Download the ImageNet-pretrained "
+            f"HRNet (e.g. hrnet_w32-36af842e.pth / hrnet_w48-8ef0771d.pth) into models/pytorch/imagenet/, "
+            f"or set MODEL.INIT_WEIGHTS False / MODEL.PRETRAINED ''")
+    source, _ = read_state_dict(path)
+    take_all = "*" in pretrained_layers
+    own = backbone.state_dict()
+    selected, mismatched = {}, []
+    for key, tensor in source.items():
+        if not (take_all or key.split(".")[0] in pretrained_layers) or key not in own:
+            continue
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            mismatched.append(f"{key} {tuple(tensor.shape)} vs model {tuple(own[key].shape)}")
+            continue
+        selected[key] = tensor
+    if not selected:
+        raise ValueError(f"{path}: no tensor matches the backbone (MODEL.EXTRA.PRETRAINED_LAYERS "
+                         f"{list(pretrained_layers)}); is this an HRNet ImageNet checkpoint of the right width?")
+    backbone.load_state_dict(selected, strict=False)
+    logger.info("loaded %d ImageNet tensors from %s (%d of the backbone's %d left at init%s)",
+                len(selected), path, len(own) - len(selected), len(own),
+                f"; shape mismatches skipped: {', '.join(mismatched)}" if mismatched else "")
+    return len(selected)
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary file beside `path`, fsync, then rename over `path`: an interrupted
+    write never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise

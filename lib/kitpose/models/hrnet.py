@@ -5,9 +5,10 @@ Module names reproduce the published checkpoint keys (``conv1``, ``layer1``,
 KITPose checkpoint (prefix ``pre_feature.``) and plain HRNet weights load unchanged.
 """
 import logging
-import os
 
 from torch import nn
+
+from .checkpoint import load_imagenet_weights
 
 logger = logging.getLogger(__name__)
 
@@ -258,34 +259,3 @@ class HRNetBackbone(nn.Module):
             load_imagenet_weights(self, pretrained, pretrained_layers)
         else:
             logger.warning("MODEL.PRETRAINED is empty: the backbone starts from random initialisation")
-
-
-def load_imagenet_weights(backbone, path, pretrained_layers=("*",)):
-    """Copy ImageNet HRNet tensors whose first name component is in `pretrained_layers`
-    ('*' = all) and whose shape matches; returns the number of tensors loaded."""
-    from .checkpoint import read_state_dict
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"ImageNet HRNet weights not found: {path} (MODEL.PRETRAINED). Download the ImageNet-pretrained "
-            f"HRNet (e.g. hrnet_w32-36af842e.pth / hrnet_w48-8ef0771d.pth) into models/pytorch/imagenet/, "
-            f"or set MODEL.INIT_WEIGHTS False / MODEL.PRETRAINED ''")
-    source, _ = read_state_dict(path)
-    take_all = "*" in pretrained_layers
-    own = backbone.state_dict()
-    selected, mismatched = {}, []
-    for key, tensor in source.items():
-        if not (take_all or key.split(".")[0] in pretrained_layers) or key not in own:
-            continue
-        if tuple(tensor.shape) != tuple(own[key].shape):
-            mismatched.append(f"{key} {tuple(tensor.shape)} vs model {tuple(own[key].shape)}")
-            continue
-        selected[key] = tensor
-    if not selected:
-        raise ValueError(f"{path}: no tensor matches the backbone (MODEL.EXTRA.PRETRAINED_LAYERS "
-                         f"{list(pretrained_layers)}); is this an HRNet ImageNet checkpoint of the right width?")
-    backbone.load_state_dict(selected, strict=False)
-    logger.info("loaded %d ImageNet tensors from %s (%d of the backbone's %d left at init%s)",
-                len(selected), path, len(own) - len(selected), len(own),
-                f"; shape mismatches skipped: {', '.join(mismatched)}" if mismatched else "")
-    return len(selected)

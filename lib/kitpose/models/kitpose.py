@@ -4,18 +4,11 @@ from typing import NamedTuple, Optional
 import torch
 from torch import nn
 
+from .checkpoint import is_unused_parameter, unwrap_model
 from .hrnet import HRNetBackbone
 from .kit_head import KITHead
 
 MODEL_NAMES = ("kitpose_part", "pose_hrnet")
-# parameters official checkpoints carry but the forward never uses (excluded from "used")
-UNUSED_PARAMETERS = ("channelformer.bp_embeddings", "channelformer.bp_to_embeddings")
-
-
-def is_unused_parameter(name):
-    """True for the published-but-unused parameters and their .weight/.bias (any 'module.' prefix)."""
-    name = name[len("module."):] if name.startswith("module.") else name
-    return name in UNUSED_PARAMETERS or name.rsplit(".", 1)[0] in UNUSED_PARAMETERS
 
 
 class ModelOutput(NamedTuple):
@@ -105,7 +98,7 @@ def build_model(cfg, is_train=False):
 def count_parameters(model):
     """(all, used) parameter counts: all = every parameter (frozen ones included, BN buffers
     excluded); used = all minus the two published parameters the forward never reads."""
-    model = getattr(model, "module", model)
+    model = unwrap_model(model)
     total, unused = 0, 0
     for name, parameter in model.named_parameters():
         total += parameter.numel()

@@ -121,15 +121,58 @@ def _cluster_chunk(x, num_parts, max_iters):
     return _sorted_result(dist, medoids)
 
 
+def _same_chunk(reference, chunk_size):
+    """[B,B] bool: samples i and j fall in the same chunk of `chunk_size` (dynamic B, no Python ints)."""
+    index = torch.ones_like(reference[:, 0, 0]).cumsum(0) - 1  # 0..B-1, traced from the batch dimension
+    chunk = torch.div(index, chunk_size, rounding_mode="floor")
+    return chunk[:, None] == chunk[None, :]
+
+
+def _cluster_fixed_iterations(x, num_parts, num_iters, chunk_size, similarity):
+    """The whole batch x [B,K,L] float64 at once, without data-dependent control flow.
+
+    Every one of the `num_iters` iterations runs; a chunk whose stop rule has fired keeps its
+    medoids from then on. A converged k-medoids is a fixed point, so this reproduces where the
+    early-stopping loop broke off. The chunk of 8 matters only through two chunk-wide numbers
+    (the distance maximum and the mean shift), taken here through a same-chunk mask [B,B].
+    """
+    x = _normalise(x)
+    similarity = _similarity(_normalise(x)) if similarity is None else similarity.detach().to(x.dtype)
+    dist = 1 - similarity
+    same_chunk = _same_chunk(dist, chunk_size)
+    sample_max = dist.flatten(1).max(dim=1).values
+    lowest = torch.full_like(same_chunk, float("-inf"), dtype=dist.dtype)
+    chunk_max = torch.where(same_chunk, sample_max[None, :], lowest).max(dim=1).values
+    dist = _lower_diagonal(dist - chunk_max[:, None, None] - 1)
+
+    medoids = _kkz_init(x.norm(dim=-1), dist, num_parts)
+    chunk_members = same_chunk.to(dist.dtype)
+    chunk_count = chunk_members.sum(dim=1)
+    running = torch.ones_like(sample_max, dtype=torch.bool)
+    for _ in range(num_iters):
+        new_medoids = _new_medoids(dist, medoids, num_parts)
+        chunk_shift = (chunk_members @ _medoid_shift(x, new_medoids, medoids)) / chunk_count  # chunk mean
+        # the eager loop assigns the new medoids, then breaks when its chunk's mean shift is small
+        medoids = torch.where(running[:, None], new_medoids, medoids)
+        running = running & (chunk_shift >= STOP_SHIFT)
+    return _sorted_result(dist, medoids)
+
+
 @torch.no_grad()
-def kmedoids_cosine(maps, num_parts, max_iters=40, chunk_size=8):
+def kmedoids_cosine(maps, num_parts, max_iters=40, chunk_size=8, fixed_iterations=False, similarity=None):
     """Cluster the K maps of every sample into `num_parts` parts by cosine distance.
 
     maps [B,K,L] -> (assign [B,K] long: part id of each keypoint, medoids [B,P] long:
     keypoint index of each part's medoid, ascending; part id = rank of its medoid), on the
     device of `maps`. Samples are processed `chunk_size` at a time, as published; the chunk
     only shifts every distance by the same constant (its maximum), which in float64 moves
-    no decision, so the result does not depend on the chunk (nor on the CPU; module docstring).
+    no decision except at exact ties, so the result does not depend on the chunk (nor on the
+    CPU; module docstring).
+
+    ``fixed_iterations``: the same clusters from pure tensor operations on the whole batch
+    (exactly `max_iters` iterations, stopped chunks frozen), traceable for ONNX export at any
+    batch size. ``similarity`` [B,K,K] (fixed-iteration mode only) replaces the maps' cosine
+    similarities, to test the rest of an exported graph on given similarities.
     """
     if maps.dim() != 3:
         raise ValueError(f"kmedoids_cosine expects maps [B,K,L], got shape {tuple(maps.shape)}")
@@ -138,10 +181,18 @@ def kmedoids_cosine(maps, num_parts, max_iters=40, chunk_size=8):
         raise ValueError(f"kmedoids_cosine: num_parts {num_parts} must be in 1..K={num_keypoints}")
     if chunk_size < 1:
         raise ValueError(f"kmedoids_cosine: chunk_size {chunk_size} must be >= 1")
+    if similarity is not None and not fixed_iterations:
+        raise ValueError("kmedoids_cosine: `similarity` is taken in fixed-iteration mode only")
+    device_type = "cpu" if maps.device.type == "mps" else maps.device.type
+    if fixed_iterations:
+        x = _working_copy(maps)
+        with _no_autocast(device_type):
+            assign, medoids = _cluster_fixed_iterations(x, num_parts, max_iters, chunk_size, similarity)
+        return assign.to(maps.device), medoids.to(maps.device)
     if maps.shape[0] == 0:
         empty = torch.zeros(0, num_keypoints, dtype=torch.long, device=maps.device)
         return empty, empty[:, :num_parts]
-    with _no_autocast("cpu" if maps.device.type == "mps" else maps.device.type):
+    with _no_autocast(device_type):
         # widened chunk by chunk (float64 copies of one chunk at a time)
         results = [_cluster_chunk(_working_copy(chunk), num_parts, max_iters) for chunk in maps.split(chunk_size)]
     assign = torch.cat([a for a, _ in results]).to(maps.device)

@@ -1,15 +1,13 @@
-"""Fast paths (config switches) for inference and training, used by tools/test.py and tools/benchmark.py.
+"""Fast paths (config switches) for inference and training.
 
-Inference (`prepare_for_inference` + `inference_heatmaps`): eval mode, no part maps
-(`kitpose.models.set_part_maps`; keypoints come from the final heatmaps), BatchNorm folded
-into the convolutions (TEST.FUSE_BN), on CPU oneDNN kernels that run a convolution with
-its ReLU / residual addition and a linear layer with its GELU in one pass
-(TEST.CPU_KERNELS; not combined with TEST.COMPILE, which fuses by itself, or with a CPU
-bf16 autocast, which needs the plain operators), channels_last (TEST.CHANNELS_LAST),
-optional torch.compile (TEST.COMPILE), `torch.inference_mode`, autocast (TEST.AMP: bf16 or
-fp16 on CUDA, bf16 on the CPU; not the default, it changes the numbers), and the flip test
-with the original and mirrored images in ONE batch. Outputs equal the eager float32
-model's to ~1e-5 (tests/test_fastpath.py); the k-medoids body parts are the same.
+Inference (`prepare_for_inference`, then `kitpose.runtime.predict_heatmaps`): eval mode, no
+part maps (`kitpose.models.set_part_maps`; keypoints come from the final heatmaps), BatchNorm
+folded into the convolutions (TEST.FUSE_BN), on CPU oneDNN kernels that run a convolution with
+its ReLU / residual addition and a linear layer with its GELU in one pass (TEST.CPU_KERNELS;
+not combined with TEST.COMPILE, which fuses by itself, or with a CPU bf16 autocast, which needs
+the plain operators), channels_last (TEST.CHANNELS_LAST), optional torch.compile
+(TEST.COMPILE), and bfloat16 weights for the CPU bf16 autocast (TEST.AMP bf16). Outputs equal
+the eager float32 model's to ~1e-5 (tests/test_fastpath.py); the k-medoids body parts are the same.
 
 Training (`prepare_for_training`): no part maps (no loss reads them), channels_last
 (TRAIN.CHANNELS_LAST), optional torch.compile (TRAIN.COMPILE, CUDA); autocast is applied
@@ -17,20 +15,16 @@ per step (TRAIN.AMP, CUDA). On CPU, channels_last training is faster but PyTorch
 BatchNorm computes batch statistics for channels_last input less precisely (gradients move
 by up to ~1% on the reference model), so TRAIN.CHANNELS_LAST stays off by default; on CUDA
 it pairs with autocast.
-
-`eager_heatmaps` is the plain reference: a float32 model as built, `torch.no_grad`, and
-the flip test as a second forward pass.
 """
 import logging
 
 import torch
 from torch import nn
 
-from kitpose.codecs import fuse_flip_heatmaps
 from kitpose.models import set_part_maps
 
+from .amp import describe_amp
 from .fusion import fuse_batchnorm, onednn_fusion_available, use_onednn_kernels
-from .inference import autocast_context, describe_amp
 
 logger = logging.getLogger(__name__)
 
@@ -92,32 +86,3 @@ def prepare_for_training(model, cfg, device=None):
     if cfg.TRAIN.COMPILE and device.type == "cuda":
         model = torch.compile(model)
     return model
-
-
-def inference_heatmaps(model, images, flip_pairs=None, shift_heatmap=True, channels_last=False, amp="none"):
-    """Final heatmaps [B,K,h,w] float32 under `torch.inference_mode`.
-
-    With `flip_pairs` (a list, possibly empty) the flip test runs: the original and the
-    mirrored images go through the model as one batch of 2B, and the mirrored half is
-    flipped back and averaged in (`fuse_flip_heatmaps`).
-    """
-    batch_size = images.shape[0]
-    with torch.inference_mode():
-        batch = images if flip_pairs is None else torch.cat([images, images.flip(3)], dim=0)
-        if channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with autocast_context(amp, batch.device, "TEST.AMP"):
-            heatmaps = model(batch).heatmaps.float()
-        if flip_pairs is None:
-            return heatmaps
-        return fuse_flip_heatmaps(heatmaps[:batch_size], heatmaps[batch_size:], flip_pairs, shift_heatmap)
-
-
-@torch.no_grad()
-def eager_heatmaps(model, images, flip_pairs=None, shift_heatmap=True):
-    """Reference heatmaps of a plain eval-mode float32 model: the flip test as a second forward."""
-    heatmaps = model(images).heatmaps.float()
-    if flip_pairs is None:
-        return heatmaps
-    flipped = model(images.flip(3)).heatmaps.float()
-    return fuse_flip_heatmaps(heatmaps, flipped, flip_pairs, shift_heatmap)

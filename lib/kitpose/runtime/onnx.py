@@ -1,26 +1,15 @@
 """ONNX export of KITPose: a traceable body-part clustering and the export/parity helpers.
 
-The eager `kmedoids_cosine` stops early (a data-dependent branch) and processes the
-batch in Python chunks, which a trace would freeze at the example's batch size and
-iteration count. `kmedoids_cosine_fixed_iters` computes the same clusters with pure
-tensor operations on a batch of any size:
+The eager `kmedoids_cosine` stops early (a data-dependent branch) and processes the batch in
+Python chunks, which a trace would freeze at the example's batch size and iteration count. Its
+fixed-iteration mode (`kmedoids_cosine(..., fixed_iterations=True)`) computes the same clusters
+with pure tensor operations on a batch of any size; `exportable_clustering(model)` makes the
+KIT head of `model` use it (by overriding its `cluster` method on that instance) for as long as
+the context is open.
 
-- the published stop rule (mean medoid shift of a chunk < 1e-6) becomes a per-chunk
-  "still running" mask: every one of the `num_iters` iterations runs, but a chunk that
-  has stopped keeps its medoids. A converged k-medoids is a fixed point, so this only
-  has to reproduce where the eager loop broke off, which the mask does exactly;
-- the chunk of 8 samples only matters through two chunk-wide numbers (the distance
-  maximum and the mean shift); both come from a same-chunk mask [B,B] instead of a
-  Python loop over chunks.
-
-The switch: `exportable_clustering(model)` makes the KIT head of `model` use this
-function (by overriding its `cluster` method on that instance) for as long as the
-context is open; nothing in the model's own files changes.
-
-Precision. As `kmedoids_cosine`, the graph clusters in float64 (a Cast after the input):
-the published clustering's near-ties (two-keypoint parts, the first medoid; see kmedoids.py)
-are then thousands of rounding steps apart, so onnxruntime's own GEMM, norm and reduction
-orders reach the same clusters as PyTorch on any CPU; nothing has to mimic PyTorch's rounding.
+Precision. The clustering runs in float64 (a Cast after the input): the published clustering's
+near-ties are then thousands of rounding steps apart, so onnxruntime's own GEMM, norm and
+reduction orders reach the same clusters as PyTorch on any CPU.
 """
 import contextlib
 import logging
@@ -29,70 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .kmedoids import (STOP_SHIFT, _kkz_init, _lower_diagonal, _medoid_shift, _new_medoids,
-                       _no_autocast, _normalise, _similarity, _sorted_result, _working_copy)
+from kitpose.models import kmedoids_cosine
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["kmedoids_cosine_fixed_iters", "exportable_clustering", "ExportWrapper", "KMedoidsModule",
-           "export_module_onnx", "export_model_onnx", "export_kmedoids_onnx", "run_onnx", "onnx_parity",
-           "DEFAULT_OPSET"]
+__all__ = ["exportable_clustering", "ExportWrapper", "KMedoidsModule", "export_module_onnx", "export_model_onnx",
+           "export_kmedoids_onnx", "run_onnx", "onnx_parity", "DEFAULT_OPSET"]
 
 DEFAULT_OPSET = 17
-
-
-def _same_chunk(reference, chunk_size):
-    """[B,B] bool: samples i and j fall in the same chunk of `chunk_size` (dynamic B, no Python ints)."""
-    index = torch.ones_like(reference[:, 0, 0]).cumsum(0) - 1  # 0..B-1, traced from the batch dimension
-    chunk = torch.div(index, chunk_size, rounding_mode="floor")
-    return chunk[:, None] == chunk[None, :]
-
-
-@torch.no_grad()
-def kmedoids_cosine_fixed_iters(maps, num_parts, num_iters=40, chunk_size=8, similarity=None):
-    """`kmedoids_cosine` without data-dependent control flow: same (assign [B,K], medoids [B,P]).
-
-    Runs exactly `num_iters` iterations; chunks whose published stop rule has fired keep
-    their medoids from then on (see the module docstring). The arithmetic is that of
-    `kmedoids_cosine`, operation for operation, so in eager PyTorch the results are identical.
-    `similarity` [B,K,K] replaces the cosine similarities of the maps (to test the rest of an
-    exported graph on given similarities; taken in float64).
-    """
-    if maps.dim() != 3:
-        raise ValueError(f"kmedoids_cosine_fixed_iters expects maps [B,K,L], got shape {tuple(maps.shape)}")
-    num_keypoints = maps.shape[1]
-    if not 1 <= num_parts <= num_keypoints:
-        raise ValueError(f"kmedoids_cosine_fixed_iters: num_parts {num_parts} must be in 1..K={num_keypoints}")
-    x = _working_copy(maps)
-    with _no_autocast(x.device.type):
-        assign, medoids = _fixed_iters(x, num_parts, num_iters, chunk_size, similarity)
-    if x.device != maps.device:  # clustered on the CPU (MPS has no float64)
-        assign, medoids = assign.to(maps.device), medoids.to(maps.device)
-    return assign, medoids
-
-
-def _fixed_iters(x, num_parts, num_iters, chunk_size, similarity):
-    x = _normalise(x)
-    similarity = _similarity(_normalise(x)) if similarity is None else similarity.detach().to(x.dtype)
-    dist = 1 - similarity
-    same_chunk = _same_chunk(dist, chunk_size)
-    # the published shift by the maximum of the whole chunk (see kmedoids.py)
-    sample_max = dist.flatten(1).max(dim=1).values
-    lowest = torch.full_like(same_chunk, float("-inf"), dtype=dist.dtype)
-    chunk_max = torch.where(same_chunk, sample_max[None, :], lowest).max(dim=1).values
-    dist = _lower_diagonal(dist - chunk_max[:, None, None] - 1)
-
-    medoids = _kkz_init(x.norm(dim=-1), dist, num_parts)
-    chunk_members = same_chunk.to(dist.dtype)
-    chunk_count = chunk_members.sum(dim=1)
-    running = torch.ones_like(sample_max, dtype=torch.bool)
-    for _ in range(num_iters):
-        new_medoids = _new_medoids(dist, medoids, num_parts)
-        chunk_shift = (chunk_members @ _medoid_shift(x, new_medoids, medoids)) / chunk_count  # chunk mean
-        # the eager loop assigns the new medoids, then breaks when its chunk's mean shift is small
-        medoids = torch.where(running[:, None], new_medoids, medoids)
-        running = running & (chunk_shift >= STOP_SHIFT)
-    return _sorted_result(dist, medoids)
 
 
 def _kit_head(model):
@@ -102,7 +35,7 @@ def _kit_head(model):
 
 @contextlib.contextmanager
 def exportable_clustering(model, record=None):
-    """Within the context the KIT head of `model` clusters with `kmedoids_cosine_fixed_iters`.
+    """Within the context the KIT head of `model` clusters in `kmedoids_cosine`'s fixed-iteration mode.
 
     With `record` (a list) every clustering result (assign, medoids) is appended to it, so an
     export wrapper can return the part assignment without clustering twice. Models without
@@ -114,8 +47,8 @@ def exportable_clustering(model, record=None):
         return
 
     def cluster(keypoint_maps):
-        result = kmedoids_cosine_fixed_iters(keypoint_maps.flatten(2), head.num_parts, head.kmedoids_iters,
-                                             head.kmedoids_chunk)
+        result = kmedoids_cosine(keypoint_maps.flatten(2), head.num_parts, head.kmedoids_iters, head.kmedoids_chunk,
+                                 fixed_iterations=True)
         if record is not None:
             record.append(result)
         return result
@@ -163,7 +96,8 @@ class KMedoidsModule(nn.Module):
         self.num_parts, self.num_iters, self.chunk_size = num_parts, num_iters, chunk_size
 
     def forward(self, maps, similarity=None):
-        return kmedoids_cosine_fixed_iters(maps, self.num_parts, self.num_iters, self.chunk_size, similarity)
+        return kmedoids_cosine(maps, self.num_parts, self.num_iters, self.chunk_size, fixed_iterations=True,
+                               similarity=similarity)
 
 
 def export_module_onnx(module, example_inputs, path, input_names, output_names, opset=DEFAULT_OPSET):

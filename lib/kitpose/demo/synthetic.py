@@ -36,7 +36,8 @@ import time
 import cv2
 import numpy as np
 
-from .metainfo import load_metainfo
+from kitpose.datasets import load_metainfo
+from kitpose.jsonio import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -488,11 +489,15 @@ def _image_rng(seed, split, index):
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_CODES[split], int(index)]))
 
 
-def render_image(seed, split, index, keypoint_names):
-    """Picture ``index`` of ``split``: (image, instances, width, height), a pure function of its arguments."""
+def render_image(seed, split, index, keypoint_names, image_size=None):
+    """Picture ``index`` of ``split``: (image, instances, width, height), a pure function of its arguments.
+
+    ``image_size`` (w, h) fixes the size; by default each side is drawn from IMAGE_SIDE_RANGE.
+    """
     rng = _image_rng(seed, split, index)
     low, high = IMAGE_SIDE_RANGE
-    width, height = 16 * rng.integers(low // 16, high // 16 + 1, 2)
+    drawn = 16 * rng.integers(low // 16, high // 16 + 1, 2)
+    width, height = image_size if image_size is not None else drawn
     image, instances = render_scene(rng, int(width), int(height), keypoint_names)
     return image, instances, int(width), int(height)
 
@@ -506,14 +511,14 @@ def _round(values):
     return np.round(np.asarray(values, dtype=np.float64), 2).tolist()
 
 
-def generate_split(root, split, count, seed, meta):
+def generate_split(root, split, count, seed, meta, image_size=None):
     """Write ``count`` pictures of ``split`` to <root>/data and their annotation file; returns the COCO dict."""
     image_dir = os.path.join(root, "data")
     os.makedirs(image_dir, exist_ok=True)
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
     images, annotations = [], []
     for index in range(count):
-        image, instances, width, height = render_image(seed, split, index, meta.keypoints)
+        image, instances, width, height = render_image(seed, split, index, meta.keypoints, image_size)
         image_id = SPLIT_CODES[split] * IMAGE_ID_STRIDE + index + 1
         file_name = f"{image_id:012d}.jpg"
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -532,7 +537,7 @@ def generate_split(root, split, count, seed, meta):
                 "keypoints": _round(keypoints.reshape(-1)),
             })
     coco = {
-        "info": {"description": "Synthetic quadrupeds in the AP-10K keypoint schema (kitpose.datasets.synthetic)",
+        "info": {"description": "Synthetic quadrupeds in the AP-10K keypoint schema (kitpose.demo.synthetic)",
                  "version": str(GENERATOR_VERSION), "seed": int(seed), "split": split},
         "images": images,
         "annotations": annotations,
@@ -540,14 +545,16 @@ def generate_split(root, split, count, seed, meta):
         "categories": [{**CATEGORY, "keypoints": list(meta.keypoints),
                         "skeleton": [[a + 1, b + 1] for a, b in meta.skeleton]}],
     }
-    with open(annotation_path(root, split), "w") as f:
-        json.dump(coco, f, separators=(",", ":"))
+    write_json(annotation_path(root, split), coco, separators=(",", ":"))
     return coco
 
 
-def _manifest(counts, seed):
-    return {"generator": "kitpose.datasets.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
-            "counts": {split: int(counts[split]) for split in SPLITS}}
+def _manifest(counts, seed, image_size):
+    manifest = {"generator": "kitpose.demo.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
+                "counts": {split: int(counts[split]) for split in SPLITS}}
+    if image_size is not None:
+        manifest["image_size"] = [int(side) for side in image_size]
+    return manifest
 
 
 def _read_manifest(root):
@@ -568,8 +575,10 @@ def _complete(root, manifest):
     return os.path.isdir(image_dir) and len(os.listdir(image_dir)) == sum(manifest["counts"].values())
 
 
-def generate_synthetic_dataset(root, train, val, test, seed=0, force=False):
+def generate_synthetic_dataset(root, train, val, test, seed=0, force=False, image_size=None):
     """Generate the three splits under ``root``; returns False when an identical set is already there.
+
+    ``image_size`` (w, h) fixes every picture's size (default: sides drawn from IMAGE_SIDE_RANGE).
 
     Generation goes to ``<root>.partial`` and is renamed into place at the end, so an interrupted
     run never leaves a half-written set that looks complete. An existing non-empty ``root`` without
@@ -580,7 +589,7 @@ def generate_synthetic_dataset(root, train, val, test, seed=0, force=False):
     for split, count in counts.items():
         if int(count) < 0:
             raise ValueError(f"--{split} must be >= 0, got {count}")
-    wanted = _manifest(counts, seed)
+    wanted = _manifest(counts, seed, image_size)
     existing = _read_manifest(root)
     if not force and existing == wanted and _complete(root, wanted):
         logger.info("%s already holds the synthetic set %s; skipping generation", root, wanted["counts"])
@@ -595,11 +604,10 @@ def generate_synthetic_dataset(root, train, val, test, seed=0, force=False):
     start = time.perf_counter()
     instances = 0
     for split in SPLITS:
-        coco = generate_split(partial, split, counts[split], seed, meta)
+        coco = generate_split(partial, split, counts[split], seed, meta, image_size)
         instances += len(coco["annotations"])
         logger.info("%s: %d images, %d animals", split, len(coco["images"]), len(coco["annotations"]))
-    with open(os.path.join(partial, MANIFEST_NAME), "w") as f:
-        json.dump(wanted, f, indent=1)
+    write_json(os.path.join(partial, MANIFEST_NAME), wanted, indent=1)
     if os.path.isdir(root):
         shutil.rmtree(root)
     os.replace(partial, root)

@@ -1,0 +1,35 @@
+"""Console logging and the errors a user can fix, shared by every command-line tool.
+
+A tool prints one clear line (no traceback) for the errors in ``USER_ERRORS``; log lines go
+through tqdm so they do not break progress bars.
+"""
+import logging
+
+from tqdm import tqdm
+
+from kitpose.config import ConfigError
+from kitpose.datasets import AnnotationError, ImageReadError, MetainfoError
+from kitpose.models import CheckpointError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, AnnotationError, MetainfoError, ImageReadError)
+
+
+class TqdmConsoleHandler(logging.StreamHandler):
+    """Console lines printed through tqdm so they do not break progress bars."""
+
+    def emit(self, record):
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
+def add_console_handler(fmt="%(levelname)s %(name)s: %(message)s", level=logging.INFO):
+    """A console handler on the root logger (returned, for removal when the command ends)."""
+    root = logging.getLogger()
+    handler = TqdmConsoleHandler()
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

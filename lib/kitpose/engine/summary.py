@@ -1,0 +1,50 @@
+"""Closing report of a test run, as `make demo` prints it (tools/demo_summary.py): the metrics table
+and AP that tools/test.py measured, the wall time and where the pictures are. Exit status 1 when
+metrics.json is missing or the AP is below --min-ap, so a demo that did not learn fails visibly."""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .testing import METRICS_FILE, VIS_DIR
+from kitpose.evaluation import format_metrics_table
+
+PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="output folder of the demo run (metrics.json, vis/)")
+    parser.add_argument("--start", type=float, required=True, help="start time of the demo, seconds since the epoch")
+    parser.add_argument("--pictures", nargs="*", default=(), help="further picture folders to list")
+    parser.add_argument("--min-ap", type=float, default=0.8, help="the AP the demo promises (default 0.8)")
+    return parser.parse_args(argv)
+
+
+def count_pictures(folder):
+    folder = Path(folder)
+    return sum(1 for path in folder.iterdir() if path.suffix.lower() in PICTURE_SUFFIXES) if folder.is_dir() else 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    elapsed = time.time() - args.start
+    metrics_file = Path(args.run) / METRICS_FILE
+    if not metrics_file.is_file():
+        print(f"demo: {metrics_file} is missing: tools/test.py did not finish", file=sys.stderr)
+        return 1
+    report = json.loads(metrics_file.read_text())
+    print(f"\n==== KITPose demo: {report['model_file']} on {report['ann_file']} "
+          f"({report['num_instances']} instances) ====")
+    print(format_metrics_table(report["metrics"], Path(args.run).name))
+    primary = float(report["primary"])
+    print(f"{'AP' if report['metric'] == 'oks' else 'PCK'}: {primary:.4f}")
+    print(f"wall time: {elapsed / 60:.1f} min ({elapsed:.0f} s)")
+    for folder in (Path(args.run) / VIS_DIR, *map(Path, args.pictures)):
+        print(f"pictures: {folder} ({count_pictures(folder)} files)")
+    if primary < args.min_ap:
+        print(f"demo: AP {primary:.4f} is below the promised {args.min_ap}", file=sys.stderr)
+        return 1
+    return 0
+
