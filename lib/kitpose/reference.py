@@ -297,33 +297,36 @@ def pipeline_comparisons(reference, samples_dir):
 
 
 # ---------------------------------------------------------------- model, clustering, losses, checkpoints
-def compare_model_outputs(fixture):
-    """The tiny reference model (published-format YAML and state dict) in eval mode on the fixture batch."""
+def compare_model_outputs(fixture, device="cpu"):
+    """The tiny reference model (published-format YAML and state dict) in eval mode on the fixture batch,
+    run on `device` (its outputs are compared on the CPU)."""
     from kitpose.models import build_model, load_checkpoint
     result = Comparison("tiny reference model outputs")
     with tempfile.TemporaryDirectory() as folder:
         model = build_model(_config(fixture["config_yaml"], folder)).eval()
         torch.save(fixture["state_dict"], Path(folder) / "tiny.pth")
         load_checkpoint(model, Path(folder) / "tiny.pth")
+    model.to(device)
     with torch.no_grad():
-        outputs = model(fixture["input"])
-        assign, medoids = model.channelformer.cluster(outputs.intermediate)
+        outputs = model(fixture["input"].to(device))
+        assign, medoids = (value.cpu() for value in model.channelformer.cluster(outputs.intermediate))
     result.cases = len(fixture["input"])
     for name in outputs._fields:
-        result.record(name, (getattr(outputs, name) - fixture["outputs"][name]).abs().max(), 1e-5)
+        result.record(name, (getattr(outputs, name).cpu() - fixture["outputs"][name]).abs().max(), 1e-5)
     same = torch.equal(assign, fixture["kmedoids"]["assign"]) and torch.equal(medoids, fixture["kmedoids"]["medoids"])
     result.record("k-medoids parts differ", float(not same), 0)
     return result
 
 
-def compare_kmedoids(case):
-    """``kmedoids_cosine`` on the clustering case, in chunks of 8 and of 1 and in float64: exact."""
+def compare_kmedoids(case, device="cpu"):
+    """``kmedoids_cosine`` on the clustering case, on `device`, in chunks of 8 and of 1 and in float64: exact."""
     from kitpose.models import kmedoids_cosine
     result = Comparison("k-medoids clustering case")
     result.cases = len(case["maps"])
-    for label, maps, chunk in (("float32, chunks of 8", case["maps"], 8), ("float32, alone", case["maps"], 1),
-                               ("float64", case["maps"].double(), 8)):
-        assign, medoids = kmedoids_cosine(maps, case["num_parts"], chunk_size=chunk)
+    maps32 = case["maps"].to(device)
+    for label, maps, chunk in (("float32, chunks of 8", maps32, 8), ("float32, alone", maps32, 1),
+                               ("float64", maps32.double(), 8)):
+        assign, medoids = (value.cpu() for value in kmedoids_cosine(maps, case["num_parts"], chunk_size=chunk))
         differ = ~((assign == case["assign"]).all(1) & (medoids == case["medoids"]).all(1))
         result.record(f"samples differ ({label})", int(differ.sum()), 0)
     return result

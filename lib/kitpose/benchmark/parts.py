@@ -9,6 +9,7 @@ folding BatchNorm is exercised as with a trained model.
 """
 import copy
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from .timing import measure_rounds, paired_ratio, summarize, synchronize
 CUDA_PEAK_TFLOPS = (
     ("H100 PCIe", {"half": 756.0, "fp32": 51.2}),
     ("H100", {"half": 989.4, "fp32": 66.9}),
+    ("H200 NVL", {"half": 835.5, "fp32": 60.0}),
     ("H200", {"half": 989.4, "fp32": 66.9}),
     ("A100", {"half": 312.0, "fp32": 19.5}),
     ("L40S", {"half": 362.1, "fp32": 91.6}),
@@ -441,6 +443,28 @@ def head_rates(results, macs):
     return report
 
 
+def achieved_tflops(images_per_s, macs_per_image, factor=1):
+    """TFLOP/s at `images_per_s`: 2 FLOPs per multiply-add, `factor` forwards' worth per image
+    (3 for a training step: the forward and a backward of about twice its cost)."""
+    return images_per_s * factor * 2 * macs_per_image / 1e12
+
+
+def bf16_gemm_tflops(device, size, repeats=10, warmup=3):
+    """TFLOP/s of one size x size x size bfloat16 matrix product on `device` (median of `repeats`
+    after `warmup`): the rate this device reaches in practice, a second yardstick for the model
+    FLOPs utilisation beside the datasheet peak."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator).to(device, torch.bfloat16) for _ in range(2))
+    times = []
+    for _ in range(warmup + repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times[warmup:]) / 1e12
+
+
 def flops_report(results, macs, peaks, amp, device):
     """Achieved TFLOP/s (2 FLOPs per MAC; training = 3x the forward) and MFU where the peak is known."""
     report = {"forward_gflops_per_image": 2 * macs["eager_fp32"]["total"] / 1e9,
@@ -453,7 +477,7 @@ def flops_report(results, macs, peaks, amp, device):
     for name, part, variant, factor, precision in entries:
         if part not in results:
             continue
-        achieved = results[part][variant]["images_per_s"] * factor * 2 * macs[variant]["total"] / 1e12
+        achieved = achieved_tflops(results[part][variant]["images_per_s"], macs[variant]["total"], factor)
         entry = {"tflops": achieved}
         if peaks is not None:
             entry["mfu"] = achieved / peaks[precision]

@@ -118,3 +118,26 @@ class PeakMemory:
         if self.device.type == "cuda":
             return "torch.cuda.max_memory_allocated"
         return "peak RSS of this part (VmHWM reset)" if self.resettable else "peak RSS of the process so far"
+
+
+def profile_top_ops(run, device, calls=2, rows=10):
+    """torch.profiler over `calls` calls of `run`: the `rows` operators with the most self time on
+    the device (CUDA) or, on the CPU, the most self CPU time, per call. Returns {'sort_by', 'calls',
+    'rows': [{'op', 'self_ms_per_call', 'share', 'calls_per_call'}], 'table'} ('table' is the
+    profiler's own printout of the same rows)."""
+    from torch.profiler import ProfilerActivity, profile
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    with profile(activities=activities) as profiler:
+        for _ in range(calls):
+            run()
+        synchronize(device)
+    averages = profiler.key_averages()
+    total = sum(getattr(event, key) for event in averages) or 1.0
+    top = sorted(averages, key=lambda event: getattr(event, key), reverse=True)[:rows]
+    return {"sort_by": key, "calls": calls,
+            "rows": [{"op": event.key, "self_ms_per_call": getattr(event, key) / 1e3 / calls,
+                      "share": getattr(event, key) / total, "calls_per_call": event.count / calls}
+                     for event in top],
+            "table": averages.table(sort_by=key, row_limit=rows)}

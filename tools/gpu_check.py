@@ -1,0 +1,15 @@
+"""GPU check: proves the CUDA paths right and measures GPU training and inference speed, in one command.
+
+    python tools/gpu_check.py --device cuda --json output/gpu_check.json      # the device run
+    python tools/gpu_check.py --device cpu --quick                            # the same code paths on a CPU
+
+The harness is `kitpose.benchmark.gpu_check` (its docstring lists every part; docs/gpu_check.md
+says what the device machine needs). It is handed `kitpose.reference`, which shares its layer.
+"""
+import sys
+
+from kitpose import reference
+from kitpose.benchmark.gpu_check import main
+
+if __name__ == "__main__":
+    sys.exit(main(reference=reference))
