@@ -304,3 +304,34 @@ def test_test_py_reports_truncated_checkpoint_without_traceback(data_root, tmp_p
     assert result.returncode == 1
     assert str(truncated) in output and "corrupt" in output
     assert "Traceback" not in output
+
+
+def test_training_amp_on_the_cpu(monkeypatch):
+    """TRAIN.AMP bf16 runs a bfloat16 autocast on CPUs with native bfloat16 and float32 elsewhere (logged);
+    fp16 is CUDA only."""
+    from kitpose.engine import train_step
+    from kitpose.losses import build_criterion
+    from kitpose.runtime import amp as amp_module
+    cpu = torch.device("cpu")
+    assert amp_module.training_amp("fp16", cpu) == "none" and amp_module.training_amp("none", cpu) == "none"
+    assert "fp16 needs CUDA" in amp_module.describe_training_amp("fp16", cpu)
+
+    _, model = _tiny_eval_model()
+    cfg = load_config(str(TINY_CONFIG), ["TRAIN.AMP", "bf16", "DATASET.CUTMIX", "false"])
+    model.train()
+    images = torch.randn(2, 3, 64, 64)
+    target = torch.rand(2, 17, 16, 16)
+    weight = torch.ones(2, 17, 1)
+    seen = []
+    hook = model.pre_feature.conv1.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    criterion = build_criterion(cfg)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(amp_module, "cpu_has_native_bf16", lambda native=native: native)
+        step = train_step(model, images, target, weight, criterion, optimizer, scaler, cfg, cpu)
+        assert step.applied and math.isfinite(step.values["loss"])
+        assert seen[-1] == expected
+        note = amp_module.describe_training_amp("bf16", cpu)
+        assert ("cpu autocast" in note) == native and ("training in float32" in note) == (not native)
+    hook.remove()

@@ -10,7 +10,8 @@ median over rounds of (eager time / fast time) of that round.
 
 - training: `kitpose.engine.train_step` (forward + losses (+ CutMix when DATASET.CUTMIX) +
   backward + optimiser step); eager = float32, contiguous; fast = channels_last, plus autocast
-  (--amp, CUDA only, as in tools/train.py) and torch.compile (--compile).
+  (--amp as TRAIN.AMP: CUDA, or bf16 on CPUs with native bfloat16, as in tools/train.py) and
+  torch.compile (--compile).
 - inference: `kitpose.runtime.predict_heatmaps` without and with the flip test (both halves
   in one batch in either path); eager = the model as built; fast = prepare_for_inference
   (TEST.FUSE_BN, TEST.CPU_KERNELS, TEST.CHANNELS_LAST, TEST.COMPILE / --compile, TEST.AMP /
@@ -63,7 +64,8 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1; more with --compile)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--amp", default="", choices=("", "none", "bf16", "fp16"),
-                        help="fast-path autocast on CUDA (default bf16 on CUDA; ignored on CPU)")
+                        help="fast-path autocast (default bf16 on CUDA, none on the CPU; bf16 on the CPU needs "
+                             "native bfloat16)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the fast paths")
     parser.add_argument("--data-samples", type=int, default=64, help="samples timed in the data pipeline")
     parser.add_argument("--image-size", type=int, nargs=2, default=(640, 480), metavar=("W", "H"),

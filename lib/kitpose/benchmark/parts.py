@@ -27,7 +27,8 @@ from kitpose.jsonio import write_json
 from kitpose.losses import build_criterion
 from kitpose.models import kmedoids_cosine, set_part_maps
 from kitpose.models.complexity import count_macs
-from kitpose.runtime import autocast_context, predict_heatmaps, prepare_for_inference, prepare_for_training
+from kitpose.runtime import (autocast_context, predict_heatmaps, prepare_for_inference, prepare_for_training,
+                             training_amp)
 from kitpose.runtime.fusion import FusedLinear
 
 from .timing import measure_rounds, paired_ratio, summarize, synchronize
@@ -135,7 +136,7 @@ def bench_training(cfg, base_model, args, device, amp, memory):
                "fast_over_eager": paired_ratio(times["eager_fp32"], times["fast"]),
                "first_step_loss": first_losses,
                "step_peak_increase_mib": {name: memory.step_increase_mib(step) for name, step in steps.items()},
-               "fast_settings": {"channels_last": True, "amp": amp if device.type == "cuda" else "none",
+               "fast_settings": {"channels_last": True, "amp": training_amp(amp, device),
                                  "compile": bool(args.compile)}}
     return results
 

@@ -145,7 +145,8 @@ _C.TRAIN.END_EPOCH = 140
 _C.TRAIN.BATCH_SIZE_PER_GPU = 32
 _C.TRAIN.SHUFFLE = True
 _C.TRAIN.VAL_EVERY = 1            # validate every N epochs (and always after the last)
-_C.TRAIN.AMP = "none"             # CUDA mixed precision: 'none' | 'bf16' | 'fp16'
+_C.TRAIN.AMP = "none"             # mixed precision: 'none' | 'bf16' | 'fp16' on CUDA; on the CPU 'bf16' where it
+                                  # has native bfloat16 (AVX-512 BF16 / AMX; else float32, logged)
 _C.TRAIN.CHANNELS_LAST = False    # channels_last memory format
 _C.TRAIN.COMPILE = False          # torch.compile the model (CUDA)
 

@@ -14,7 +14,7 @@ from kitpose.datasets import build_dataset
 from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
 from kitpose.models import CheckpointError, atomic_save, build_model, count_parameters, unwrap_model
-from kitpose.runtime import autocast_context, prepare_for_training
+from kitpose.runtime import autocast_context, describe_training_amp, prepare_for_training, training_amp
 
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
 from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
@@ -65,7 +65,7 @@ class StepResult:
 def train_step(model, images, target, target_weight, criterion, optimizer, scaler, cfg, device,
                finite=math.isfinite):
     """One optimisation step on a batch: CutMix (DATASET.CUTMIX, DATASET.CUTMIX_WEIGHTS), the forward
-    under TRAIN.AMP (CUDA), the loss terms, backward through the gradient scaler, TRAIN.CLIP_GRAD and
+    under TRAIN.AMP (CUDA; bf16 also on CPUs with native bfloat16), the loss terms, backward through the gradient scaler, TRAIN.CLIP_GRAD and
     the optimizer step. ``finite(loss)`` decides whether to apply the update (under DDP every rank must
     agree); when it is False nothing is updated and ``StepResult.applied`` is False."""
     images = images.to(device, non_blocking=True)
@@ -78,7 +78,7 @@ def train_step(model, images, target, target_weight, criterion, optimizer, scale
                                            prob=cfg.DATASET.CUTMIX_PROB)
     if cfg.TRAIN.CHANNELS_LAST:
         images = images.contiguous(memory_format=torch.channels_last)
-    with autocast_context(cfg.TRAIN.AMP if device.type == "cuda" else "none", device, "TRAIN.AMP"):
+    with autocast_context(training_amp(cfg.TRAIN.AMP, device), device, "TRAIN.AMP"):
         outputs = model(images)
     loss, parts = criterion(_float_outputs(outputs), target, target_weight, mix=mix)
     # one device sync for the total and every term
@@ -200,8 +200,9 @@ def _train(cfg, context, dirs):
                                 start_iteration=cfg.TRAIN.BEGIN_EPOCH * len(train_loader))
     use_fp16_scaler = context.device.type == "cuda" and cfg.TRAIN.AMP.lower() == "fp16"
     scaler = torch.amp.GradScaler("cuda", enabled=use_fp16_scaler)
-    if cfg.TRAIN.AMP.lower() != "none" and context.device.type != "cuda":
-        logger.info("TRAIN.AMP %s needs CUDA: training in float32 on the CPU", cfg.TRAIN.AMP)
+    amp_note = describe_training_amp(cfg.TRAIN.AMP, context.device)
+    if amp_note:
+        logger.info(amp_note)
 
     checkpoint_file = dirs.output_dir / CHECKPOINT_NAME
     begin_epoch, best_perf = cfg.TRAIN.BEGIN_EPOCH, -math.inf
