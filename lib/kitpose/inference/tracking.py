@@ -4,9 +4,10 @@ For each frame, in order (`tools/infer.py --track`):
 
 1. every track seen in the previous frame is cropped at the box of its confident keypoints
    (heatmap maximum > TEST.IN_VIS_THRE) there, made as the DeepLabCut/SLEAP import makes boxes
-   (`kitpose.codecs.keypoint_box`), and predicted in it;
+   (`kitpose.codecs.keypoint_box`), and predicted in it; when two tracks' poses come within
+   `duplicate_oks` OKS (their crops drifted onto one animal) the better one stays;
 2. the box source is asked again only when there is no such track, when one of them scores
-   below `score_threshold`, or every `redetect_every` frames (when set). The box source is the
+   below `score_threshold` or was a duplicate, or every `redetect_every` frames (when set). The box source is the
    detector, the --boxes file, or else the whole frame. A tracked instance's score here is the
    mean heatmap maximum over all its keypoints (times its box score): the instance score of
    `PosePredictor` averages only the confident keypoints, which rates a crop where one keypoint
@@ -16,7 +17,8 @@ For each frame, in order (`tools/infer.py --track`):
    they are closest to (OKS >= `match_oks`, greedy, best pair first; the track keeps whichever
    of its tracked and re-found pose scores higher), or start a new track while fewer than
    `max_animals` (0: any number) tracks are alive. With `max_animals` 1 the single track takes the
-   best pose whatever the OKS;
+   best pose whatever the OKS. A tracked pose below the threshold that no new pose confirms is
+   dropped: its track counts as unseen in this frame;
 4. a track not seen for more than `max_lost` frames ends; ids are never reused.
 
 OKS uses the metainfo's sigmas and the area of the track's last box.
@@ -102,6 +104,15 @@ class PoseTracker:
             found[i] = (instances.keypoints[0], box, track.box_score, track.category)
         return found
 
+    def _without_duplicates(self, poses):
+        """`poses` less those within `duplicate_oks` of a better one: two tracks whose crops drifted onto
+        one animal keep the better pose; the other track is unseen in this frame."""
+        kept = {}
+        for i in sorted(poses, key=lambda i: -self._quality(poses[i][0], poses[i][2])):
+            if not any(self._oks(poses[i][0], kept[j][0], kept[j][1]) >= self.settings.duplicate_oks for j in kept):
+                kept[i] = poses[i]
+        return kept
+
     def _detect(self, image, frame):
         boxes = scores = categories = None
         if self.box_source is not None:
@@ -121,12 +132,14 @@ class PoseTracker:
     # ------------------------------------------------------------ one frame
     def step(self, image, frame_index, frame=None):
         settings = self.settings
-        chosen = self._propagate(image)
+        propagated = self._propagate(image)
+        chosen = self._without_duplicates(propagated)
         confident = {i for i, (kps, _, box_score, _) in chosen.items()
                      if self._quality(kps, box_score) >= settings.score_threshold}
         periodic = settings.redetect_every > 0 and frame_index % settings.redetect_every == 0
-        if not chosen or len(confident) < len(chosen) or periodic:
-            self._match(self._detect(image, frame), chosen, confident)
+        if not chosen or len(confident) < len(propagated) or periodic:
+            found = self._match(self._detect(image, frame), chosen, confident)
+            chosen = {**{i: chosen[i] for i in confident}, **found}
 
         for i, track in enumerate(self.tracks):
             if i in chosen:
@@ -146,6 +159,8 @@ class PoseTracker:
         return self._instances([(track_id, chosen[i]) for track_id, i in seen], frame_index)
 
     def _match(self, detected, chosen, confident):
+        """{track index: pose} for the tracks the new poses continue or start (existing tracks that no new
+        pose confirms are left out: unseen this frame)."""
         settings = self.settings
         fresh = [pose for pose in detected
                  if not any(self._oks(pose[0], chosen[i][0], chosen[i][1]) >= settings.duplicate_oks for i in confident)]
@@ -156,23 +171,24 @@ class PoseTracker:
                 similarity = self._oks(pose[0], self.tracks[i].keypoints, self.tracks[i].box)
                 if similarity >= settings.match_oks or settings.max_animals == 1:
                     pairs.append((similarity, self._quality(pose[0], pose[2]), d, i))
-        used_poses, used_tracks = set(), set()
+        found, used_poses = {}, set()
         for _, _, d, i in sorted(pairs, key=lambda p: (-p[0], -p[1])):
-            if d in used_poses or i in used_tracks:
+            if d in used_poses or i in found:
                 continue
             used_poses.add(d)
-            used_tracks.add(i)
             pose = fresh[d]
-            if i not in chosen or self._quality(pose[0], pose[2]) > self._quality(chosen[i][0], chosen[i][2]):
-                chosen[i] = pose
+            tracked = chosen.get(i)
+            better = tracked is None or self._quality(pose[0], pose[2]) > self._quality(tracked[0], tracked[2])
+            found[i] = pose if better else tracked
         limit = settings.max_animals or np.inf
         for d in sorted(set(range(len(fresh))) - used_poses, key=lambda d: -self._quality(fresh[d][0], fresh[d][2])):
             if self._alive() >= limit:
                 break
             keypoints, box, box_score, category = fresh[d]
             self.tracks.append(_Track(self.next_id, keypoints, box, box_score, category))
-            chosen[len(self.tracks) - 1] = fresh[d]
+            found[len(self.tracks) - 1] = fresh[d]
             self.next_id += 1
+        return found
 
     def _instances(self, seen, frame_index):
         num_keypoints = self.predictor.meta.num_keypoints
