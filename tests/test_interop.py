@@ -13,6 +13,7 @@ from kitpose.engine import cli as engine_cli
 from kitpose.inference.cli import infer_main
 from kitpose.interop import InteropError
 from kitpose.interop.labels_in import import_labels, infer_flip_pairs, parse_pairs
+from kitpose.interop.readback import read_back
 
 sio = pytest.importorskip("sleap_io")
 
@@ -188,3 +189,30 @@ def test_predictions_round_trip_every_format(trained, tmp_path):
         np.testing.assert_allclose(poses.confidence.values[:, :, 0], expected[:, :, 2], atol=1e-3)
     poses = movement.from_sleap_file(out / "walk.predictions.slp")
     np.testing.assert_allclose(poses.position.values[:, :, :, 0].transpose(0, 2, 1), expected[:, :, :2], atol=1e-3)
+
+    checks = read_back(str(out))
+    assert len(checks) == 6
+    for check in checks:
+        assert check.same_entries and check.max_xy_difference <= 1e-3 and check.max_score_difference <= 1e-3, \
+            check.describe()
+
+
+def test_untracked_images_with_two_animals_round_trip(reference_model_files, samples_dir, tmp_path):
+    config, checkpoint = reference_model_files
+    images = sorted((samples_dir / "ap10k").glob("*.jpg"))
+    boxes = []
+    for number, image in enumerate(images):
+        height, width = cv2.imread(str(image)).shape[:2]
+        boxes += [{"image_id": int(image.stem), "bbox": [0, 0, width / 2, height], "score": 0.9},
+                  {"image_id": int(image.stem), "bbox": [width / 2, 0, width / 2, height], "score": 0.8}]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "pred"
+    assert infer_main(["--cfg", config, "--checkpoint", checkpoint, "--device", "cpu", "--input",
+                       str(samples_dir / "ap10k"), "--boxes", str(tmp_path / "boxes.json"), "--out", str(out),
+                       "--format", "dlc", "slp", "--no-draw", "TEST.OKS_THRE", "1.0"]) == 0
+    assert len(json.loads((out / "results.json").read_text())) == 4
+    checks = read_back(str(out))
+    assert [c.reader for c in checks] == ["sleap-io", "movement", "movement"]      # not movement on an untracked .slp
+    for check in checks:
+        assert check.animals == 2 and check.frames == 2, check.describe()
+        assert check.same_entries and check.max_xy_difference <= 1e-3, check.describe()
