@@ -24,6 +24,7 @@ from kitpose.engine.cli import USER_ERRORS
 from kitpose.engine.logging_setup import TqdmConsoleHandler
 from kitpose.engine.testing import load_model_weights
 from kitpose.interop import InteropError
+from kitpose.interop.predictions_out import EXPORT_FORMATS
 from kitpose.models import build_model
 from kitpose.models.export import DEFAULT_OPSET, export_model_onnx, onnx_parity
 
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["infer_main", "visualize_main", "export_main"]
 
 ERRORS = USER_ERRORS + (BoxFileError, DetectorError, InteropError, OSError)
-EXPORT_FORMATS = ("coco", "dlc", "slp", "nwb", "csv")
 PARITY_TOLERANCE = 1e-4
 
 
@@ -83,7 +83,7 @@ def infer_main(argv=None):
                         "(default TEST.IMAGE_THRE)")
     parser.add_argument("--category-ids", type=int, nargs="+", default=None, help="keep boxes of these categories")
     parser.add_argument("--no-draw", action="store_true", help="write results.json only")
-    parser.add_argument("--format", nargs="+", default=["coco"], choices=EXPORT_FORMATS,
+    parser.add_argument("--format", nargs="+", default=["coco"], choices=("coco",) + EXPORT_FORMATS,
                         help="prediction files: coco (results.json, always written), dlc (DeepLabCut h5 + csv), "
                         "slp (SLEAP), nwb (NWB ndx-pose), csv (SLEAP csv); dlc/slp/nwb/csv need the interop "
                         "install group")

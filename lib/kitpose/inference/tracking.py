@@ -11,7 +11,8 @@ For each frame, in order (`tools/infer.py --track`):
    detector, the --boxes file, or else the whole frame. A tracked instance's score here is the
    mean heatmap maximum over all its keypoints (times its box score): the instance score of
    `PosePredictor` averages only the confident keypoints, which rates a crop where one keypoint
-   is found as highly as one where all are;
+   is found as highly as one where all are. The tracked instances carry this score (results.json
+   ``score``);
 3. the new poses are matched to tracks: a pose within `duplicate_oks` OKS of a confidently
    tracked one is the same animal and dropped; the others continue the track whose last pose
    they are closest to (OKS >= `match_oks`, greedy, best pair first; the track keeps whichever
@@ -33,6 +34,7 @@ from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN, keypoint_box
 from kitpose.evaluation.nms import oks_iou
 
 from .predictor import PoseInstances
+from .smoothing import SMOOTHERS
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,6 @@ class PoseTracker:
         self.sigmas = predictor.meta.sigmas
         self.tracks = []
         self.next_id = 0
-        self.frames = 0
         self.box_source_frames = 0
 
     # ------------------------------------------------------------ pieces
@@ -155,7 +156,6 @@ class PoseTracker:
             logger.debug("frame %d: track(s) %s ended", frame_index, ended)
         seen = sorted((self.tracks[i].id, i) for i in chosen)
         self.tracks = [track for track in self.tracks if track.lost <= settings.max_lost]
-        self.frames += 1
         return self._instances([(track_id, chosen[i]) for track_id, i in seen], frame_index)
 
     def _match(self, detected, chosen, confident):
@@ -232,7 +232,7 @@ def add_tracking_arguments(parser):
                        help=f"frames a track may go unseen before its id ends (default {defaults.max_lost})")
     group.add_argument("--redetect-every", type=_non_negative(int), default=defaults.redetect_every,
                        help="also ask for new boxes every N frames, to find animals that enter (default 0: never)")
-    group.add_argument("--smooth", default="none", choices=("none", "one-euro"),
+    group.add_argument("--smooth", default="none", choices=SMOOTHERS,
                        help="temporal smoothing of tracked keypoints (default none)")
     group.add_argument("--smooth-min-cutoff", type=float, default=1.0,
                        help="One-Euro cutoff at rest, Hz (default 1.0; lower: smoother, more lag)")
