@@ -17,7 +17,7 @@ PACKAGE_ROOT = Path(kitpose.__file__).resolve().parent
 LAYERS = {
     "jsonio": 0, "config": 0,
     "codecs": 1,
-    "models": 2, "datasets": 2,
+    "models": 2, "datasets": 2, "interop": 2,
     "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3,
     "console": 4,
     "inference": 5, "engine": 5,
