@@ -45,7 +45,6 @@ summarised in the log):
   are alike, so a random frame split measures less than generalisation to a new video.
 """
 import csv
-import json
 import logging
 import math
 import os
@@ -59,6 +58,8 @@ import numpy as np
 import yaml
 
 from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN, keypoint_box
+from kitpose.datasets import metainfo_from_dict
+from kitpose.jsonio import write_json
 
 from . import InteropError, require_sleap_io
 
@@ -473,8 +474,7 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
     train_json, next_ids = _coco(train, names, report.skeleton, category, (1, 1))
     val_json, _ = _coco(val, names, report.skeleton, category, next_ids)
     for split, data in (("train", train_json), ("val", val_json)):
-        with open(os.path.join(out_dir, "annotations", f"{split}.json"), "w") as f:
-            json.dump(data, f)
+        write_json(os.path.join(out_dir, "annotations", f"{split}.json"), data)
     report.train_images, report.val_images = len(train_json["images"]), len(val_json["images"])
     report.train_instances, report.val_instances = len(train_json["annotations"]), len(val_json["annotations"])
 
@@ -486,13 +486,12 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
                       f"{'inferred from left/right names' if flip_pairs is None else 'given'}; sigmas "
                       f"{sigma} for every keypoint (a default, not measured); upper/lower body ids empty "
                       "(half-body augmentation off)")}
-    with open(report.meta, "w") as f:
-        json.dump(meta, f, indent=1)
+    metainfo_from_dict(meta, report.meta)  # what tools/train.py will read must hold together
+    write_json(report.meta, meta, indent=1)
     report.yaml = os.path.join(out_dir, f"{name}.yaml")
     _write_yaml(report.yaml, template, name, out_dir, len(names), report.flip_pairs, report.train_instances,
                 train_samples, source)
-    with open(os.path.join(out_dir, "import_report.json"), "w") as f:
-        json.dump(asdict(report), f, indent=1)
+    write_json(os.path.join(out_dir, "import_report.json"), asdict(report), indent=1)
     if report.no_skeleton_limbs:
         logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
                        "'a-b,b-c' or in %s", source, report.meta)
