@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install install-onnx test test-onnx demo
+INTEROP_STAMP := $(VENV)/.interop-stamp
+
+.PHONY: install install-onnx install-interop test test-onnx demo dlc-example
 
 install: $(STAMP)
 
@@ -18,7 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
 	touch $@
 
-test: install
+# the interop group (sleap-io, movement; pyproject.toml) is part of what the tests cover
+install-interop: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q --no-build-isolation -e '.[interop]'
+	touch $@
+
+test: install install-interop
 	$(PY) -m pytest -q
 
 
@@ -51,3 +60,8 @@ demo: install
 	    --input $(DEMO_SAMPLES) --boxes $(DEMO_SAMPLES)/test_ap10k.json --out $(DEMO_RUN)/ap10k_samples; \
 	else echo "demo: $(DEMO_SAMPLES) not found; skipping the real AP-10K sample pictures (set DEMO_SAMPLES=DIR)"; fi
 	@$(PY) tools/demo_summary.py --run $(DEMO_RUN) --start $(DEMO_START) --pictures $(DEMO_RUN)/ap10k_samples
+
+# ---- a DeepLabCut project end to end (README "Your own animals"): import, train, PCK/AP, tracked video
+# predictions in DeepLabCut/SLEAP/NWB formats read back with sleap-io and movement, a picture.
+dlc-example: install install-interop
+	bash tools/run_dlc_example.sh "$(DLC_PROJECT)" "$(DLC_VIDEO)" $(DLC_NAME)

@@ -18,7 +18,7 @@ LAYERS = {
     "jsonio": 0, "config": 0,
     "codecs": 1,
     "models": 2, "datasets": 2,
-    "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3,
+    "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3, "interop": 3,
     "console": 4,
     "inference": 5, "engine": 5,
     "benchmark": 6, "reference": 6,

@@ -1,7 +1,7 @@
 """Command lines of tools/infer.py, tools/visualize.py and tools/export_onnx.py.
 
     python tools/infer.py --cfg X.yaml --checkpoint M.pth --input IMG|DIR|GLOB|VIDEO --out DIR
-        [--boxes B.json] [KEY VALUE ...]
+        [--boxes B.json | --detector NAME ...] [--track ...] [--format coco dlc slp nwb csv] [KEY VALUE ...]
     python tools/visualize.py --cfg X.yaml --checkpoint M.pth --image IMG --out parts.png
         [--box X Y W H | --boxes B.json [--instance I]]
     python tools/export_onnx.py --cfg X.yaml --checkpoint M.pth --out model.onnx [--opset 17]
@@ -21,19 +21,24 @@ import torch
 from kitpose.codecs import HeatmapCodec
 from kitpose.config import load_config
 from kitpose.console import USER_ERRORS, add_console_handler
+from kitpose.interop import InteropError
+from kitpose.interop.predictions_out import EXPORT_FORMATS
 from kitpose.models import build_model, load_model_file
 from kitpose.runtime.onnx import DEFAULT_OPSET, export_model_onnx, onnx_parity
 
 from .detections import BoxFileError, load_detections
+from .detector import DetectorError, add_detector_arguments, detector_from_args
 from .inputs import open_input
 from .pipeline import run_on_source
 from .predictor import PosePredictor, crop_input, whole_image_box
+from .smoothing import KeypointSmoother
+from .tracking import PoseTracker, add_tracking_arguments, tracker_settings_from_args
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["infer_main", "visualize_main", "export_main"]
 
-ERRORS = USER_ERRORS + (BoxFileError, OSError)
+ERRORS = USER_ERRORS + (BoxFileError, DetectorError, InteropError, OSError)
 PARITY_TOLERANCE = 1e-4
 
 
@@ -66,8 +71,18 @@ def infer_main(argv=None):
                         "(default TEST.IMAGE_THRE)")
     parser.add_argument("--category-ids", type=int, nargs="+", default=None, help="keep boxes of these categories")
     parser.add_argument("--no-draw", action="store_true", help="write results.json only")
+    parser.add_argument("--format", nargs="+", default=["coco"], choices=("coco",) + EXPORT_FORMATS,
+                        help="prediction files: coco (results.json, always written), dlc (DeepLabCut h5 + csv), "
+                        "slp (SLEAP), nwb (NWB ndx-pose), csv (SLEAP csv); dlc/slp/nwb/csv need the interop "
+                        "install group")
+    add_detector_arguments(parser)
+    add_tracking_arguments(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
+    if args.boxes and args.detector:
+        parser.error("--boxes and --detector both give boxes: choose one")
+    if args.smooth != "none" and not args.track:
+        parser.error("--smooth filters tracks over time: add --track")
     return _run(_infer, args)
 
 
@@ -79,9 +94,16 @@ def _infer(args):
         threshold = cfg.TEST.IMAGE_THRE if args.box_thr is None else args.box_thr
         detections = load_detections(args.boxes, threshold, set(args.category_ids) if args.category_ids else None)
     predictor = PosePredictor(cfg, args.checkpoint, args.device)
+    detector = detector_from_args(args, predictor.device)
+    tracker = None
+    if args.track:
+        smoother = (KeypointSmoother(source.fps, cfg.TEST.IN_VIS_THRE, args.smooth_min_cutoff, args.smooth_beta)
+                    if args.smooth == "one-euro" else None)
+        tracker = PoseTracker(predictor, settings=tracker_settings_from_args(args), smoother=smoother)
     count = f"{source.total} image(s)" if source.kind == "images" else f"video, {source.total or '?'} frames"
     logger.info("%s on %s: %s (%s)", args.checkpoint, predictor.device, args.input, count)
-    summary = run_on_source(predictor, source, args.out, detections, draw=not args.no_draw)
+    summary = run_on_source(predictor, source, args.out, detections, draw=not args.no_draw, detector=detector,
+                            tracker=tracker, formats=args.format)
     print(summary.describe(), flush=True)
     return 0 if summary.num_inputs else 1
 
@@ -190,7 +212,7 @@ def _export(args):
         worst = max(worst, report["heatmaps_same_clusters"])
         print(f"parity on {label} batch of {len(inputs)}: " + report["text"], flush=True)
     # a sample clustered differently is the published clustering's sensitivity to the GEMM's
-    # last bits (see kitpose.models.export); every other difference is an export error
+    # last bits (rare in float64, see kitpose.runtime.onnx); every other difference is an export error
     return 0 if worst <= PARITY_TOLERANCE else 1
 
 

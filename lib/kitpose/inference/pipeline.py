@@ -3,7 +3,8 @@
 Writes into the output folder:
 - ``results.json``: COCO keypoint results (one object per instance: image_id, category_id,
   keypoints [x1, y1, s1, ...], score) plus ``bbox`` (x, y, w, h, the box it was predicted in),
-  ``box_score``, ``file_name`` (``frame`` for videos) and ``keypoint_names``;
+  ``box_score``, ``file_name`` (``frame`` for videos), ``track_id`` (--track) and ``keypoint_names``;
+- the --format files (DeepLabCut h5/csv, SLEAP .slp, NWB, SLEAP csv; `kitpose.interop.predictions_out`);
 - a picture per input image (``<stem>.jpg``) or, for a video, ``<stem>.mp4`` with every
   frame, the predicted skeletons drawn (keypoints with maximum > TEST.IN_VIS_THRE).
 
@@ -39,7 +40,11 @@ class InferenceSummary:
     unreadable: list = field(default_factory=list)   # names of skipped inputs
     outputs: list = field(default_factory=list)      # pictures written, or the video
     frames_written: int = 0
-    without_boxes: int = 0        # inputs for which the --boxes file had no box
+    without_boxes: int = 0        # inputs for which the --boxes file or the detector had no box
+    exported: list = field(default_factory=list)     # --format files
+    tracks: int = 0               # track ids started (--track)
+    box_source_frames: int = 0    # frames where the tracker asked for new boxes
+    detector_calls: int = 0
 
     def describe(self):
         lines = [f"{self.num_inputs} input(s) processed, {self.num_instances} instance(s) -> {self.results_file}"]
@@ -48,7 +53,14 @@ class InferenceSummary:
                 else f"{len(self.outputs)} picture(s) in {os.path.dirname(self.outputs[0])}"
             lines.append(f"drawn: {what}")
         if self.without_boxes:
-            lines.append(f"{self.without_boxes} input(s) had no box in the --boxes file (no instances)")
+            lines.append(f"{self.without_boxes} input(s) had no box from the --boxes file or the detector")
+        if self.tracks:
+            lines.append(f"tracking: {self.tracks} track id(s); new boxes asked for in {self.box_source_frames} "
+                         f"of {self.num_inputs} frames")
+        if self.detector_calls:
+            lines.append(f"detector ran on {self.detector_calls} frame(s)")
+        for path in self.exported:
+            lines.append(f"wrote {path}")
         lines.append(f"{len(self.unreadable)} unreadable input(s) skipped"
                      + (f": {', '.join(self.unreadable)}" if self.unreadable else ""))
         return "\n".join(lines)
@@ -61,9 +73,10 @@ def _default_image_id(path, index):
 
 def _records(instances, image_id, names, file_name, frame=None):
     records = []
-    for keypoints, box, box_score, score, category in zip(instances.keypoints, instances.boxes,
-                                                           instances.box_scores, instances.scores,
-                                                           instances.category_ids):
+    track_ids = instances.track_ids if instances.track_ids is not None else [None] * len(instances)
+    for keypoints, box, box_score, score, category, track_id in zip(instances.keypoints, instances.boxes,
+                                                                     instances.box_scores, instances.scores,
+                                                                     instances.category_ids, track_ids):
         record = {
             "image_id": image_id,
             "category_id": int(category),
@@ -75,6 +88,8 @@ def _records(instances, image_id, names, file_name, frame=None):
         }
         if frame is not None:
             record["frame"] = frame
+        if track_id is not None:
+            record["track_id"] = int(track_id)
         record["keypoint_names"] = names
         records.append(record)
     return records
@@ -132,8 +147,83 @@ def _batches(frames, size):
         yield batch
 
 
-def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_progress=True):
-    """Predict every frame of `source` (an InputSource); returns an InferenceSummary."""
+def _box_lookup(detections, detector, is_video, summary):
+    """frame -> (boxes, scores, category_ids, image_id or None) from the --boxes file or the detector;
+    all None (the whole image is the box) without either."""
+    def boxes_of(frame):
+        if detections is not None:
+            found = detections.for_frame(frame.index) if is_video else detections.for_image(frame.name)
+            if not len(found.boxes):
+                summary.without_boxes += 1
+            return found.boxes, found.scores, found.category_ids, found.image_id
+        if detector is not None:
+            boxes, scores, categories = detector(frame.image)
+            if not len(boxes):
+                summary.without_boxes += 1
+            return boxes, scores, categories, None
+        return None, None, None, None
+    return boxes_of
+
+
+def _image_id(frame, is_video, given=None):
+    if given is not None:
+        return given
+    return frame.index if is_video else _default_image_id(frame.name, frame.index)
+
+
+def _is_readable(frame, summary):
+    """False (logged and counted) for a frame that could not be read."""
+    if frame.image is None:
+        logger.warning("skipped unreadable input %s: %s", frame.name, frame.error)
+        summary.unreadable.append(frame.name)
+        return False
+    return True
+
+
+def _batched(predictor, source, boxes_of, is_video, summary, bar):
+    """(frame, image_id, PoseInstances) of every readable frame; the crops of a batch of frames share forward passes."""
+    for batch in _batches(source.frames(), predictor.batch_size):
+        readable = [frame for frame in batch if _is_readable(frame, summary)]
+        requests, image_ids = [], []
+        for frame in readable:
+            boxes, scores, categories, given_id = boxes_of(frame)
+            requests.append((frame.image, boxes, scores, categories))
+            image_ids.append(_image_id(frame, is_video, given_id))
+        yield from zip(readable, image_ids, predictor.predict_many(requests))
+        bar.update(len(batch))
+
+
+def _tracked(tracker, source, boxes_of, summary, bar):
+    """(frame, image_id, PoseInstances with track ids) frame after frame through a PoseTracker."""
+    def box_source(frame):
+        boxes, scores, categories, _ = boxes_of(frame)
+        return None if boxes is None else (boxes, scores, categories)
+    tracker.box_source = box_source
+    is_video = source.kind == "video"
+    for frame in source.frames():
+        bar.update(1)
+        if not _is_readable(frame, summary):
+            continue
+        yield frame, _image_id(frame, is_video), tracker.step(frame.image, frame.index, frame)
+
+
+def _export_collector(formats, predictor, source):
+    """A collector of the predictions for the --format files other than coco (results.json), or None."""
+    others = [name for name in formats if name != "coco"]
+    if not others:
+        return None
+    from kitpose.interop.predictions_out import PredictionExport  # needs the optional sleap-io group
+    return PredictionExport(others, predictor.meta, source, predictor.cfg)
+
+
+def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_progress=True, detector=None,
+                  tracker=None, formats=("coco",)):
+    """Predict every frame of `source` (an InputSource); returns an InferenceSummary.
+
+    Boxes come from `detections` (a --boxes file), else `detector` (an AnimalDetector), else the
+    whole image; with `tracker` (a PoseTracker) frames go through it in order and those boxes
+    become its box source, used only when it asks. `formats`: results.json is always written; 'dlc', 'slp', 'nwb', 'csv'
+    add files (kitpose.interop.predictions_out)."""
     os.makedirs(out_dir, exist_ok=True)
     meta, cfg = predictor.meta, predictor.cfg
     summary = InferenceSummary(os.path.join(out_dir, RESULTS_NAME))
@@ -144,45 +234,29 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
         stem = os.path.splitext(os.path.basename(source.paths[0]))[0]
         video = _VideoWriter(os.path.join(out_dir, f"{stem}.mp4"), source.fps)
     records = []
+    exports = _export_collector(formats, predictor, source)
     bar = tqdm(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
                dynamic_ncols=True, disable=not show_progress)
+    boxes_of = _box_lookup(detections, detector, is_video, summary)
+    predicted = (_tracked(tracker, source, boxes_of, summary, bar) if tracker is not None
+                 else _batched(predictor, source, boxes_of, is_video, summary, bar))
     try:
-        for batch in _batches(source.frames(), predictor.batch_size):
-            readable = []
-            for frame in batch:
-                if frame.image is None:
-                    logger.warning("skipped unreadable input %s: %s", frame.name, frame.error)
-                    summary.unreadable.append(frame.name)
+        for frame, image_id, instances in predicted:
+            if is_video:
+                records += _records(instances, image_id, meta.keypoints, source.paths[0], frame=frame.index)
+            else:
+                records += _records(instances, image_id, meta.keypoints, frame.name)
+            if exports is not None:
+                exports.add(frame, instances)
+            summary.num_inputs += 1
+            summary.num_instances += len(instances)
+            if draw:
+                canvas = draw_instances(frame.image, instances.keypoints, meta.skeleton,
+                                        cfg.TEST.IN_VIS_THRE, _box_corners(instances.boxes))
+                if video is not None:
+                    video.write(canvas)
                 else:
-                    readable.append(frame)
-            requests, image_ids = [], []
-            for frame in readable:
-                image_id = frame.index if is_video else _default_image_id(frame.name, frame.index)
-                boxes = scores = categories = None
-                if detections is not None:
-                    found = detections.for_frame(frame.index) if is_video else detections.for_image(frame.name)
-                    boxes, scores, categories = found.boxes, found.scores, found.category_ids
-                    if found.image_id is not None:
-                        image_id = found.image_id
-                    if not len(boxes):
-                        summary.without_boxes += 1
-                requests.append((frame.image, boxes, scores, categories))
-                image_ids.append(image_id)
-            for frame, image_id, instances in zip(readable, image_ids, predictor.predict_many(requests)):
-                if is_video:
-                    records += _records(instances, image_id, meta.keypoints, source.paths[0], frame=frame.index)
-                else:
-                    records += _records(instances, image_id, meta.keypoints, frame.name)
-                summary.num_inputs += 1
-                summary.num_instances += len(instances)
-                if draw:
-                    canvas = draw_instances(frame.image, instances.keypoints, meta.skeleton,
-                                            cfg.TEST.IN_VIS_THRE, _box_corners(instances.boxes))
-                    if video is not None:
-                        video.write(canvas)
-                    else:
-                        summary.outputs.append(pictures.write(frame, canvas))
-            bar.update(len(batch))
+                    summary.outputs.append(pictures.write(frame, canvas))
     finally:
         bar.close()
         if video is not None:
@@ -191,6 +265,13 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
                 summary.outputs.append(video.path)
                 summary.frames_written = video.frames
     write_json(summary.results_file, records)
+    if exports is not None:
+        summary.exported = exports.write(out_dir)
+    if tracker is not None:
+        summary.tracks = tracker.next_id
+        summary.box_source_frames = tracker.box_source_frames
+    if detector is not None:
+        summary.detector_calls = detector.calls
     if detections is not None and detections.unmatched_images():
         logger.info("%s: boxes of %d image(s) matched no input", detections.source, detections.unmatched_images())
     return summary

@@ -33,13 +33,15 @@ class PoseInstances:
 
     keypoints [N,K,3] (x, y, heatmap maximum; image pixels); boxes [N,4] (x, y, w, h, float64) the
     boxes they were predicted in; box_scores [N]; scores [N] (box score x mean of the
-    keypoint maxima above TEST.IN_VIS_THRE); category_ids [N].
+    keypoint maxima above TEST.IN_VIS_THRE); category_ids [N]; track_ids [N] when tracked
+    (`kitpose.inference.tracking`), else None.
     """
     keypoints: np.ndarray
     boxes: np.ndarray
     box_scores: np.ndarray
     scores: np.ndarray
     category_ids: np.ndarray
+    track_ids: np.ndarray = None
 
     def __len__(self):
         return len(self.keypoints)
@@ -75,7 +77,7 @@ class PosePredictor:
     """A configured model with its weights, ready to predict on BGR uint8 images (as cv2 reads them).
 
     `PosePredictor(cfg, checkpoint)` builds MODEL.NAME, loads `checkpoint` strictly and applies the
-    TEST.* inference fast paths as tools/test.py does (`kitpose.engine.fastpath.prepare_for_inference`).
+    TEST.* inference fast paths as tools/test.py does (`kitpose.runtime.prepare_for_inference`).
     With `part_maps` the model also returns its body-part maps (`forward(...).parts`).
     """
 

@@ -1,0 +1,501 @@
+"""Labelled data from DeepLabCut, SLEAP and the other formats sleap-io reads -> a training set here.
+
+`import_labels(source, out_dir)` (`tools/import_labels.py`) reads the source with sleap-io:
+
+- a DeepLabCut project (its folder or ``config.yaml``: every ``labeled-data/<video>/CollectedData_*.csv``),
+- a SLEAP ``.slp`` (user-labelled instances; frames from the labelled videos or embedded images),
+- any other labels file sleap-io reads (``format`` as sleap-io names it, e.g. 'coco', 'labelstudio',
+  'nwb', 'jabs', 'ultralytics', 'analysis_h5'; by file extension when not given),
+
+and writes into ``out_dir``::
+
+    images/<video>/<frame image>          copied (or linked) labelled images; frames of videos as PNG
+    annotations/train.json, val.json      COCO keypoint files
+    meta.json                             metainfo: keypoint names, limbs, flip pairs, OKS sigmas
+    <name>.yaml                           config for tools/train.py and tools/test.py
+    import_report.json                    every skipped frame, instance and keypoint, by name
+
+Conversion rules (nothing is guessed; everything left out is counted, named in the report and
+summarised in the log):
+
+- keypoints keep the source's pixel coordinates (x right, y down from the image's top-left
+  corner) unchanged; a labelled keypoint is COCO visibility 2, an unlabelled one 0 (0, 0, 0);
+  a labelled keypoint outside [0, width] x [0, height] of its image is dropped (visibility 0);
+- only user-labelled instances are used (predicted instances in a .slp are not labels); a frame
+  without any is an unlabelled frame and skipped; an instance with fewer than two labelled
+  keypoints inside its image has no box (`kitpose.codecs.keypoint_box`) and is skipped;
+- boxes: DeepLabCut and SLEAP labels have none, so every box is made from the labelled
+  keypoints (margin `box_margin` x the longer side on each side, clipped to the image); COCO
+  ``area`` = box w x h (the OKS scale);
+- an image that is missing or cannot be decoded is skipped. Exception: in a DeepLabCut
+  project a listed image that is missing is an error, because sleap-io then attaches the labels
+  of the following images to the wrong pictures;
+- keypoint names and limbs come from the source's skeleton. A skeleton without limbs is
+  reported (pictures then show points only); `skeleton` adds limbs ("a-b,b-c"). No skeleton
+  (no keypoint names) is an error;
+- flip pairs are inferred from left/right names (``leftear``/``rightear``, ``L_Eye``/``R_Eye``,
+  ``ear_left``/``ear_right``, ``LEye``/``REye``), logged, and editable in meta.json or given as
+  `flip_pairs` ("a:b,c:d", or "none"). Without pairs, flip augmentation and flip testing are off
+  in the YAML (a mirrored animal would be labelled with the wrong sides);
+- OKS sigmas: `sigma` for every keypoint (default 0.05, a mid value of COCO's and AP-10K's
+  0.025-0.107); edit meta.json when you know better. Half-body ids stay empty (half-body
+  augmentation off);
+- split: `val_source` (a second labels file, e.g. SLEAP's ``labels.val.slp``) is the validation
+  set; otherwise `val_fraction` of the labelled frames, drawn with `seed`. Frames of one video
+  are alike, so a random frame split measures less than generalisation to a new video.
+"""
+import csv
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+import yaml
+
+from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN, keypoint_box
+from kitpose.datasets import metainfo_from_dict
+from kitpose.jsonio import write_json
+
+from . import InteropError, require_sleap_io
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ImportReport", "import_labels", "load_labels_source", "infer_flip_pairs", "parse_pairs",
+           "DEFAULT_SIGMA", "DEFAULT_VAL_FRACTION", "DEFAULT_TEMPLATE", "DEFAULT_TRAIN_SAMPLES"]
+
+DEFAULT_SIGMA = 0.05
+DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_TRAIN_SAMPLES = 10000
+DEFAULT_TEMPLATE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                                 "experiments", "custom", "kitpose_small_cpu.yaml"))
+WARMUP_SHARE = 0.03     # of the schedule, in the written YAML
+NAMES_IN_LOG = 10        # a log line names at most this many items; the report names all
+
+
+@dataclass
+class ImportReport:
+    source: str
+    out_dir: str
+    keypoints: list = field(default_factory=list)
+    skeleton: list = field(default_factory=list)
+    flip_pairs: list = field(default_factory=list)
+    frames_in_source: int = 0
+    train_images: int = 0
+    val_images: int = 0
+    train_instances: int = 0
+    val_instances: int = 0
+    unlabelled_frames: list = field(default_factory=list)      # frame names
+    unreadable_images: list = field(default_factory=list)      # "name: reason"
+    outside_keypoints: list = field(default_factory=list)      # "frame instance k name (x, y) outside w x h"
+    instances_without_box: list = field(default_factory=list)  # "frame instance k: n labelled keypoint(s)"
+    no_skeleton_limbs: bool = False
+    yaml: str = ""
+    meta: str = ""
+
+    def summary(self):
+        lines = [f"{self.source}: {self.frames_in_source} labelled frame(s) read",
+                 f"train: {self.train_images} image(s), {self.train_instances} instance(s); "
+                 f"val: {self.val_images} image(s), {self.val_instances} instance(s)",
+                 f"keypoints ({len(self.keypoints)}): {', '.join(self.keypoints)}",
+                 f"flip pairs: {_pair_text(self.keypoints, self.flip_pairs, ':') or 'none'}",
+                 f"limbs: {_pair_text(self.keypoints, self.skeleton, '-') or 'none'}"]
+        for what, items in (("unlabelled frame(s) skipped", self.unlabelled_frames),
+                            ("unreadable image(s) skipped", self.unreadable_images),
+                            ("labelled keypoint(s) outside their image dropped", self.outside_keypoints),
+                            ("instance(s) with < 2 labelled keypoints skipped (no box)", self.instances_without_box)):
+            lines.append(f"{len(items)} {what}" + (f": {_first(items)}" if items else ""))
+        lines.append(f"wrote {self.meta} and {self.yaml} (details: import_report.json)")
+        return "\n".join(lines)
+
+
+def _first(items):
+    shown = "; ".join(str(item) for item in items[:NAMES_IN_LOG])
+    return shown + (f"; ... ({len(items) - NAMES_IN_LOG} more)" if len(items) > NAMES_IN_LOG else "")
+
+
+def _pair_text(names, pairs, joiner):
+    return ", ".join(f"{names[a]}{joiner}{names[b]}" for a, b in pairs)
+
+
+# ---------------------------------------------------------------- reading the source
+def _dlc_config(source):
+    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.yaml")):
+        return os.path.join(source, "config.yaml")
+    if os.path.basename(source) == "config.yaml" and os.path.isfile(source):
+        return source
+    return None
+
+
+def _dlc_listed_images(csv_path):
+    """Image paths (as written) of a DeepLabCut CollectedData csv: the first one to three columns
+    of its data rows (newer DeepLabCut versions split 'labeled-data/<video>/<image>' into three)."""
+    images = []
+    with open(csv_path, newline="") as f:
+        for row in csv.reader(f):
+            if not row or row[0] in ("scorer", "individuals", "bodyparts", "coords"):
+                continue
+            images.append("/".join(row[:3]) if row[0] == "labeled-data" and len(row) > 2 else row[0])
+    return images
+
+
+def _check_dlc_images(config_path):
+    """InteropError naming every image a DeepLabCut project's csv files list but that is missing."""
+    project = os.path.dirname(os.path.abspath(config_path))
+    missing, listed = [], 0
+    labelled = os.path.join(project, "labeled-data")
+    for folder in sorted(os.listdir(labelled)) if os.path.isdir(labelled) else []:
+        for name in sorted(os.listdir(os.path.join(labelled, folder))):
+            if not name.endswith(".csv"):
+                continue
+            csv_path = os.path.join(labelled, folder, name)
+            for image in _dlc_listed_images(csv_path):
+                listed += 1
+                candidates = (os.path.join(project, image), os.path.join(os.path.dirname(csv_path), os.path.basename(image)))
+                if not any(os.path.isfile(path) for path in candidates):
+                    missing.append(f"{image} (listed in {csv_path})")
+    if missing:
+        raise InteropError(
+            f"{config_path}: {len(missing)} of {listed} labelled image(s) are missing: {_first(missing)}. sleap-io "
+            "would attach the labels of the images after a missing one to the wrong pictures: restore the images "
+            "or delete their rows from the CollectedData csv")
+
+
+def load_labels_source(source, fmt=None):
+    """sleap-io Labels of a DeepLabCut project, a .slp, or any file sleap-io reads (see module docstring)."""
+    sio = require_sleap_io()
+    source = os.fspath(source)
+    if not os.path.exists(source):
+        raise InteropError(f"{source}: no such file or folder")
+    config = _dlc_config(source) if fmt in (None, "dlc", "dlc_project") else None
+    try:
+        if config is not None:
+            _check_dlc_images(config)
+            return sio.load_dlc_project(config)
+        if os.path.isdir(source) and fmt is None:
+            raise InteropError(f"{source}: a folder without config.yaml; give a DeepLabCut project folder, "
+                               "a labels file, or --source-format")
+        return sio.load_file(source, format=fmt) if fmt else sio.load_file(source)
+    except InteropError:
+        raise
+    except Exception as err:  # sleap-io raises many kinds; the message must name the file
+        raise InteropError(f"{source}: sleap-io cannot read it{f' as {fmt}' if fmt else ''}: "
+                           f"{type(err).__name__}: {err}") from None
+
+
+# ---------------------------------------------------------------- skeleton facts
+_SIDE_WORDS = (("left", "right"), ("right", "left"))
+_SEPARATORS = re.compile(r"([_\-\s.]+)")
+
+
+def _mirror_names(name):
+    """Names the left/right counterpart of `name` could have (lower case)."""
+    lower = name.lower()
+    found = set()
+    for side, other in _SIDE_WORDS:
+        if side in lower:
+            found.add(lower.replace(side, other))
+    parts = _SEPARATORS.split(lower)
+    for i, part in enumerate(parts):
+        if part in ("l", "r"):
+            found.add("".join(parts[:i] + ["r" if part == "l" else "l"] + parts[i + 1:]))
+    if len(name) > 1 and name[0] in "LR" and name[1].isupper():   # LEye / REye
+        found.add(("r" if name[0] == "L" else "l") + lower[1:])
+    found.discard(lower)
+    return found
+
+
+def infer_flip_pairs(names):
+    """[[i, j], ...] of keypoints whose names differ only by left/right (see module docstring)."""
+    by_name = {}
+    for index, name in enumerate(names):
+        by_name.setdefault(name.lower(), []).append(index)
+    pairs, paired = [], set()
+    for i, name in enumerate(names):
+        if i in paired:
+            continue
+        matches = sorted({j for candidate in _mirror_names(name) for j in by_name.get(candidate, []) if j != i})
+        if len(matches) == 1 and matches[0] not in paired:
+            pairs.append(sorted([i, matches[0]]))
+            paired.update(pairs[-1])
+    return sorted(pairs)
+
+
+def parse_pairs(text, names, joiner, what):
+    """'a:b,c:d' (names) -> [[ia, ib], ...]; 'none' -> []; an unknown name is an InteropError."""
+    if text.strip().lower() == "none":
+        return []
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        ends = [end.strip() for end in item.split(joiner)]
+        if len(ends) != 2:
+            raise InteropError(f"{what} {item!r}: expected two keypoint names joined by '{joiner}'")
+        unknown = [end for end in ends if end not in names]
+        if unknown:
+            raise InteropError(f"{what} {item!r}: unknown keypoint(s) {unknown}; keypoints: {', '.join(names)}")
+        if ends[0] == ends[1]:
+            raise InteropError(f"{what} {item!r}: a keypoint paired with itself")
+        pairs.append([names.index(ends[0]), names.index(ends[1])])
+    return pairs
+
+
+def _dlc_bodyparts(source):
+    """The bodyparts list of a DeepLabCut project's config.yaml, or None."""
+    config = _dlc_config(os.fspath(source))
+    if config is None:
+        return None
+    with open(config) as f:
+        parts = (yaml.safe_load(f) or {}).get("bodyparts")
+    return [str(p) for p in parts] if isinstance(parts, list) else None
+
+
+def _skeleton_facts(labels, source):
+    """(keypoint names, limbs [[a, b], ...], order): `order` maps the written keypoints to the skeleton's
+    nodes (a DeepLabCut project keeps its config's bodyparts order; sleap-io sorts them by name)."""
+    if not labels.skeletons or not labels.skeletons[0].nodes:
+        raise InteropError(f"{source}: no skeleton (no keypoint names); sleap-io found none in the file")
+    if len(labels.skeletons) > 1:
+        raise InteropError(f"{source}: {len(labels.skeletons)} skeletons "
+                           f"({', '.join(s.name or '?' for s in labels.skeletons)}); import one at a time")
+    nodes = list(labels.skeletons[0].node_names)
+    bodyparts = _dlc_bodyparts(source)
+    names = bodyparts if bodyparts is not None and sorted(bodyparts) == sorted(nodes) else nodes
+    order = [nodes.index(name) for name in names]
+    limbs = [[names.index(edge.source.name), names.index(edge.destination.name)]
+             for edge in labels.skeletons[0].edges]
+    return names, limbs, order
+
+
+# ---------------------------------------------------------------- frames
+def _video_folder_names(videos):
+    """A unique folder name under images/ per video: the image folder's or video file's name."""
+    names, used = [], set()
+    for video in videos:
+        filename = video.filename[0] if isinstance(video.filename, list) else video.filename
+        base = (os.path.basename(os.path.dirname(filename)) if isinstance(video.filename, list)
+                else os.path.splitext(os.path.basename(filename))[0]) or "video"
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _frame_image(video, frame_idx):
+    """(source path or None, BGR uint8 image or None, reason) of one labelled frame."""
+    if isinstance(video.filename, list):
+        if not 0 <= frame_idx < len(video.filename):
+            return None, None, f"frame {frame_idx} is not among the video's {len(video.filename)} images"
+        path = video.filename[frame_idx]
+        if not os.path.isfile(path):
+            return path, None, "file not found"
+        image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        return path, image, "" if image is not None else "cannot be decoded as an image"
+    try:
+        pixels = np.asarray(video[frame_idx])
+    except Exception as err:  # the video backends raise many kinds
+        return None, None, f"cannot read frame {frame_idx} of {video.filename}: {type(err).__name__}: {err}"
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    image = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR if pixels.ndim == 2 else cv2.COLOR_RGB2BGR)
+    return None, image, ""
+
+
+def _frame_name(video, folder, frame_idx):
+    if isinstance(video.filename, list) and 0 <= frame_idx < len(video.filename):
+        return f"{folder}/{os.path.basename(video.filename[frame_idx])}"
+    return f"{folder}/frame_{frame_idx:06d}.png"
+
+
+def _collect(labels, names, order, box_margin, report, split):
+    """[(file name, source path, image, [(keypoints [K,3], track name)])] of the usable frames of `labels`."""
+    folders = _video_folder_names(labels.videos)
+    folder_of = {id(video): folder for video, folder in zip(labels.videos, folders)}
+    frames = []
+    for lf in sorted(labels.labeled_frames, key=lambda f: (folder_of[id(f.video)], f.frame_idx)):
+        report.frames_in_source += 1
+        file_name = _frame_name(lf.video, folder_of[id(lf.video)], lf.frame_idx)
+        instances = [inst for inst in lf.user_instances if np.isfinite(inst.numpy()).any()]
+        if not instances:
+            report.unlabelled_frames.append(f"{split}{file_name}")
+            continue
+        path, image, reason = _frame_image(lf.video, lf.frame_idx)
+        if image is None:
+            report.unreadable_images.append(f"{file_name}: {reason}")
+            continue
+        height, width = image.shape[:2]
+        kept = []
+        for number, instance in enumerate(instances):
+            xy = np.asarray(instance.numpy(), dtype=np.float64)[order]
+            labelled = np.isfinite(xy).all(axis=1)
+            inside = labelled & (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] <= width) & (xy[:, 1] <= height)
+            for k in np.flatnonzero(labelled & ~inside):
+                report.outside_keypoints.append(f"{file_name} instance {number} {names[k]} "
+                                                f"({xy[k, 0]:.1f}, {xy[k, 1]:.1f}) outside {width}x{height}")
+            box = keypoint_box(xy, inside, box_margin, (width, height))
+            if box is None:
+                report.instances_without_box.append(f"{file_name} instance {number}: {int(inside.sum())} labelled "
+                                                    "keypoint(s) inside the image")
+                continue
+            keypoints = np.zeros((len(names), 3), dtype=np.float64)
+            keypoints[inside, :2] = xy[inside]
+            keypoints[inside, 2] = 2
+            kept.append((keypoints, box, instance.track.name if instance.track is not None else None))
+        if kept:
+            frames.append((file_name, path, image, kept))
+    return frames
+
+
+# ---------------------------------------------------------------- writing
+def _write_image(out_dir, file_name, source_path, image, mode):
+    target = os.path.join(out_dir, "images", file_name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.lexists(target):
+        os.remove(target)
+    if source_path is not None and mode == "link":
+        os.symlink(os.path.abspath(source_path), target)
+    elif source_path is not None:
+        shutil.copyfile(source_path, target)
+    elif not cv2.imwrite(target, image):
+        raise InteropError(f"cannot write {target}")
+
+
+def _coco(frames, names, limbs, category_name, first_ids):
+    image_id, annotation_id = first_ids
+    images, annotations = [], []
+    for file_name, _, image, instances in frames:
+        height, width = image.shape[:2]
+        images.append({"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)})
+        for keypoints, box, track in instances:
+            annotation = {"id": annotation_id, "image_id": image_id, "category_id": 1,
+                          "keypoints": [round(float(v), 6) for v in keypoints.reshape(-1)],
+                          "num_keypoints": int((keypoints[:, 2] > 0).sum()),
+                          "bbox": [round(float(v), 6) for v in box], "area": round(float(box[2] * box[3]), 6),
+                          "iscrowd": 0}
+            if track is not None:
+                annotation["track"] = track
+            annotations.append(annotation)
+            annotation_id += 1
+        image_id += 1
+    category = {"id": 1, "name": category_name, "supercategory": "animal", "keypoints": names,
+                "skeleton": [[a + 1, b + 1] for a, b in limbs]}   # COCO numbers keypoints from 1
+    return {"images": images, "annotations": annotations, "categories": [category]}, (image_id, annotation_id)
+
+
+def _split(frames, val_fraction, seed):
+    if not 0 <= val_fraction < 1:
+        raise InteropError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    count = len(frames)
+    num_val = min(count - 1, max(1, round(val_fraction * count))) if val_fraction > 0 and count > 1 else 0
+    val = set(np.random.default_rng(seed).permutation(count)[:num_val].tolist())
+    return [f for i, f in enumerate(frames) if i not in val], [f for i, f in enumerate(frames) if i in val]
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Mappings as blocks, lists inline ([128, 128]), as the experiment YAMLs are written."""
+
+
+_ConfigDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source):
+    try:
+        with open(template) as f:
+            config = yaml.safe_load(f)
+    except OSError as err:
+        raise InteropError(f"--template {template}: {err.strerror}") from None
+    config.setdefault("DATASET", {})
+    config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
+                              "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
+                              "IMAGE_DIR": "images", "TRAIN_SET": "train", "TEST_SET": "val", "FLIP": bool(flip)})
+    model = config.setdefault("MODEL", {})
+    model["NUM_JOINTS"] = num_keypoints
+    model["NUM_BP"] = min(int(model.get("NUM_BP", 4)), num_keypoints // 2)
+    config.setdefault("TEST", {})["FLIP_TEST"] = bool(flip)
+    epochs = max(1, math.ceil(train_samples / max(train_instances, 1)))
+    config.setdefault("TRAIN", {})["END_EPOCH"] = epochs
+    config["TRAIN"]["WARMUP_EPOCHS"] = round(WARMUP_SHARE * epochs, 3)
+    header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')},\n"
+              f"# from the template {os.path.relpath(template)}: DATASET points at this folder, MODEL.NUM_JOINTS "
+              f"{num_keypoints}, MODEL.NUM_BP {model['NUM_BP']},\n"
+              f"# TRAIN.END_EPOCH {epochs} = about {train_samples} samples of the {train_instances} training "
+              f"instances (warmup {WARMUP_SHARE:.0%} of it), flip {'on' if flip else 'off (no left/right pairs)'}.\n"
+              f"# python tools/train.py --cfg {path}\n")
+    with open(path, "w") as f:
+        f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
+
+
+def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
+                  seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
+                  box_margin=DEFAULT_BOX_MARGIN, template=DEFAULT_TEMPLATE, train_samples=DEFAULT_TRAIN_SAMPLES):
+    """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport."""
+    if images not in ("copy", "link"):
+        raise InteropError(f"images must be 'copy' or 'link', got {images!r}")
+    if sigma <= 0:
+        raise InteropError(f"--sigma must be > 0, got {sigma}")
+    source, out_dir = os.fspath(source), os.fspath(out_dir)
+    labels = load_labels_source(source, fmt)
+    names, limbs, order = _skeleton_facts(labels, source)
+    name = name or os.path.basename(os.path.normpath(out_dir))
+    report = ImportReport(source=str(source), out_dir=str(out_dir), keypoints=names)
+    frames = _collect(labels, names, order, box_margin, report, "train: " if val_source else "")
+    if val_source:
+        val_labels = load_labels_source(val_source, fmt)
+        val_names, _, val_order = _skeleton_facts(val_labels, val_source)
+        if sorted(val_names) != sorted(names):
+            raise InteropError(f"--val-source {val_source}: keypoints {val_names} differ from {source}'s {names}")
+        val_order = [val_order[val_names.index(n)] for n in names]
+        train, val = frames, _collect(val_labels, names, val_order, box_margin, report, "val: ")
+    else:
+        train, val = _split(frames, val_fraction, seed)
+    if not train:
+        raise InteropError(f"{source}: no usable labelled frame left for training\n{report.summary()}")
+
+    report.skeleton = limbs if skeleton is None else parse_pairs(skeleton, names, "-", "--skeleton")
+    report.no_skeleton_limbs = not report.skeleton
+    report.flip_pairs = infer_flip_pairs(names) if flip_pairs is None else parse_pairs(flip_pairs, names, ":",
+                                                                                      "--flip-pairs")
+    used = {p for pair in report.flip_pairs for p in pair}
+    if len(used) != 2 * len(report.flip_pairs):
+        raise InteropError(f"--flip-pairs: a keypoint is in more than one pair: "
+                           f"{_pair_text(names, report.flip_pairs, ':')}")
+
+    os.makedirs(os.path.join(out_dir, "annotations"), exist_ok=True)
+    for file_name, path, image, _ in train + val:
+        _write_image(out_dir, file_name, path, image, images)
+    category = labels.skeletons[0].name or name
+    train_json, next_ids = _coco(train, names, report.skeleton, category, (1, 1))
+    val_json, _ = _coco(val, names, report.skeleton, category, next_ids)
+    for split, data in (("train", train_json), ("val", val_json)):
+        write_json(os.path.join(out_dir, "annotations", f"{split}.json"), data)
+    report.train_images, report.val_images = len(train_json["images"]), len(val_json["images"])
+    report.train_instances, report.val_instances = len(train_json["annotations"]), len(val_json["annotations"])
+
+    report.meta = os.path.join(out_dir, "meta.json")
+    meta = {"name": name, "keypoints": names, "flip_pairs": report.flip_pairs, "upper_body_ids": [],
+            "lower_body_ids": [], "skeleton": report.skeleton, "joint_weights": [1.0] * len(names),
+            "sigmas": [float(sigma)] * len(names),
+            "notes": (f"imported from {source} by tools/import_labels.py; flip pairs "
+                      f"{'inferred from left/right names' if flip_pairs is None else 'given'}; sigmas "
+                      f"{sigma} for every keypoint (a default, not measured); upper/lower body ids empty "
+                      "(half-body augmentation off)")}
+    metainfo_from_dict(meta, report.meta)  # what tools/train.py will read must hold together
+    write_json(report.meta, meta, indent=1)
+    report.yaml = os.path.join(out_dir, f"{name}.yaml")
+    _write_yaml(report.yaml, template, name, out_dir, len(names), report.flip_pairs, report.train_instances,
+                train_samples, source)
+    write_json(os.path.join(out_dir, "import_report.json"), asdict(report), indent=1)
+    if report.no_skeleton_limbs:
+        logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
+                       "'a-b,b-c' or in %s", source, report.meta)
+    if not report.flip_pairs:
+        logger.warning("%s: no left/right keypoint pairs found in %s: flip augmentation and flip test are off; "
+                       "give --flip-pairs 'a:b,...' if some keypoints have sides", source, ", ".join(names))
+    return report

@@ -1,0 +1,218 @@
+"""DeepLabCut / SLEAP interop through sleap-io: a synthetic DeepLabCut project is imported, trains a few
+iterations through the written YAML, is tested, and its predictions on a synthetic video go out in every
+--format and load back (sleap-io, movement) with the keypoints of results.json."""
+import json
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from interop_support import AP10K, DLC_VIDEO, make_dlc_project, walking_animal, write_video
+from kitpose.engine import cli as engine_cli
+from kitpose.inference.cli import infer_main
+from kitpose.interop import InteropError
+from kitpose.interop.labels_in import import_labels, infer_flip_pairs, parse_pairs
+from kitpose.interop.readback import read_back
+
+sio = pytest.importorskip("sleap_io")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_dlc_project(tmp_path_factory.mktemp("dlc_project"))
+
+
+@pytest.fixture(scope="module")
+def imported(project, tmp_path_factory):
+    out = tmp_path_factory.mktemp("imported") / "synth"
+    report = import_labels(project["root"], out, val_fraction=0.2, seed=0)
+    return out, report
+
+
+def _annotations(out):
+    images, annotations = {}, []
+    for split in ("train", "val"):
+        data = json.loads((out / "annotations" / f"{split}.json").read_text())
+        images.update({image["id"]: image for image in data["images"]})
+        annotations += data["annotations"]
+    return images, annotations
+
+
+# ------------------------------------------------------------------ labels in
+def test_import_keeps_keypoints_and_names_every_defect(project, imported):
+    out, report = imported
+    defects = project["defects"]
+    assert report.keypoints == AP10K.keypoints                      # the config's bodyparts order
+    assert report.flip_pairs == sorted(sorted(p) for p in AP10K.flip_pairs)
+    assert report.skeleton == AP10K.skeleton
+    assert report.unlabelled_frames == [f"{DLC_VIDEO}/{defects['unlabelled']}"]
+    image, keypoint = defects["outside"]
+    assert len(report.outside_keypoints) == 1 and image in report.outside_keypoints[0] \
+        and keypoint in report.outside_keypoints[0]
+    assert len(report.instances_without_box) == 1 and defects["single_keypoint"] in report.instances_without_box[0]
+    assert report.train_images + report.val_images == 12 - 2 and report.val_images == 2
+
+    images, annotations = _annotations(out)
+    assert len(annotations) == 10
+    for annotation in annotations:
+        image = images[annotation["image_id"]]
+        name = image["file_name"].split("/")[-1]
+        expected, width, height = project["images"][name]
+        assert (image["width"], image["height"]) == (width, height)
+        keypoints = np.asarray(annotation["keypoints"]).reshape(-1, 3)
+        labelled = np.isfinite(expected[:, 0]) & (expected[:, 0] <= width)
+        np.testing.assert_array_equal(keypoints[:, 2], np.where(labelled, 2, 0))
+        np.testing.assert_allclose(keypoints[labelled, :2], expected[labelled], atol=1e-3)
+        x, y, w, h = annotation["bbox"]
+        inside = keypoints[labelled, :2]
+        assert (inside >= [x, y]).all() and (inside <= [x + w, y + h]).all()
+        assert annotation["area"] == pytest.approx(w * h, rel=1e-6)
+        copied = cv2.imread(str(out / "images" / image["file_name"]))
+        source = cv2.imread(str(project["root"] / "labeled-data" / DLC_VIDEO / name))
+        np.testing.assert_array_equal(copied, source)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["keypoints"] == AP10K.keypoints and meta["sigmas"] == [0.05] * 17
+
+
+def test_import_refuses_a_project_with_a_missing_image(tmp_path):
+    project = make_dlc_project(tmp_path / "p", num_images=4, defects=False)
+    (project["csv"].parent / "img0002.png").unlink()
+    with pytest.raises(InteropError, match=r"1 of 4 labelled image\(s\) are missing: labeled-data/synthvid/img0002.png"):
+        import_labels(project["root"], tmp_path / "out")
+
+
+def test_import_without_limbs_warns_and_skeleton_can_be_given(tmp_path, caplog):
+    project = make_dlc_project(tmp_path / "p", num_images=4, limbs=False, defects=False)
+    with caplog.at_level(logging.WARNING):
+        report = import_labels(project["root"], tmp_path / "out")
+    assert report.no_skeleton_limbs and "has no limbs" in caplog.text
+    report = import_labels(project["root"], tmp_path / "out2", skeleton="Nose-Neck,Neck-Root of tail")
+    assert report.skeleton == [[2, 3], [3, 4]] and not report.no_skeleton_limbs
+
+
+def test_import_of_a_file_without_skeleton_is_an_error(tmp_path):
+    empty = tmp_path / "empty.slp"
+    sio.save_slp(sio.Labels(), str(empty))
+    with pytest.raises(InteropError, match="no skeleton"):
+        import_labels(empty, tmp_path / "out")
+    with pytest.raises(InteropError, match="no such file"):
+        import_labels(tmp_path / "absent.slp", tmp_path / "out")
+
+
+def test_import_slp_with_video_frames(tmp_path):
+    frames, truth = walking_animal(num_frames=6)
+    video_path = write_video(tmp_path / "walk.mp4", frames)
+    skeleton = sio.Skeleton(list(AP10K.keypoints), name="quadruped")   # sleap-io turns the list into Nodes
+    video = sio.Video.from_filename(str(video_path))
+    labelled = []
+    for t in (0, 2, 5):
+        xy = np.where(truth[t, :, 2:] > 0, truth[t, :, :2], np.nan)
+        labelled.append(sio.LabeledFrame(video=video, frame_idx=t,
+                                         instances=[sio.Instance.from_numpy(xy, skeleton=skeleton)]))
+    labels_file = tmp_path / "walk.slp"
+    sio.save_slp(sio.Labels(labelled, videos=[video], skeletons=[skeleton]), str(labels_file))
+    report = import_labels(labels_file, tmp_path / "out", val_fraction=0.0, flip_pairs="none")
+    assert report.train_images == 3 and report.flip_pairs == []
+    images, annotations = _annotations(tmp_path / "out")
+    for annotation in annotations:
+        file_name = images[annotation["image_id"]]["file_name"]
+        assert file_name.startswith("walk/frame_") and file_name.endswith(".png")
+        t = int(file_name[-10:-4])
+        keypoints = np.asarray(annotation["keypoints"]).reshape(-1, 3)
+        labelled_points = truth[t, :, 2] > 0
+        np.testing.assert_allclose(keypoints[labelled_points, :2], truth[t, labelled_points, :2], atol=1e-3)
+        assert cv2.imread(str(tmp_path / "out" / "images" / file_name)).shape == frames[0].shape
+    config = (tmp_path / "out" / "out.yaml").read_text()
+    assert "FLIP: false" in config and "FLIP_TEST: false" in config
+
+
+def test_flip_pairs_from_names():
+    names = ["leftear", "rightear", "snout", "L_Eye", "R_Eye", "paw_left", "paw_right", "LHip", "RHip", "tail"]
+    assert infer_flip_pairs(names) == [[0, 1], [3, 4], [5, 6], [7, 8]]
+    assert infer_flip_pairs(["left", "center"]) == []
+    assert parse_pairs("snout:tail", names, ":", "--flip-pairs") == [[2, 9]]
+    with pytest.raises(InteropError, match="unknown keypoint"):
+        parse_pairs("snout:nose", names, ":", "--flip-pairs")
+
+
+# ------------------------------------------------------------------ train, test, predictions out
+@pytest.fixture(scope="module")
+def trained(imported, tmp_path_factory):
+    out, report = imported
+    runs = tmp_path_factory.mktemp("runs")
+    opts = ["OUTPUT_DIR", str(runs / "output"), "LOG_DIR", str(runs / "log"), "TRAIN.END_EPOCH", "2",
+            "TRAIN.BATCH_SIZE_PER_GPU", "4", "TEST.BATCH_SIZE_PER_GPU", "8", "PRINT_FREQ", "100"]
+    assert engine_cli.train_main(["--cfg", report.yaml, *opts]) == 0
+    run_dir = runs / "output" / "custom" / "kitpose_part" / "synth"
+    return report.yaml, run_dir / "final_state.pth", opts, run_dir
+
+
+def test_imported_yaml_trains_and_tests(trained):
+    config, checkpoint, opts, run_dir = trained
+    assert checkpoint.is_file()
+    for metric in ("pck", "oks"):
+        assert engine_cli.test_main(["--cfg", config, "TEST.MODEL_FILE", str(checkpoint), "TEST.METRIC", metric, *opts]) == 0
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["metric"] == metric and metrics["num_instances"] == 2
+        assert 0.0 <= metrics["metrics"]["Mean" if metric == "pck" else "AP"] <= 1.0
+
+
+def test_predictions_round_trip_every_format(trained, tmp_path):
+    config, checkpoint, _, _ = trained
+    frames, _ = walking_animal(num_frames=5)
+    video = write_video(tmp_path / "walk.mp4", frames)
+    out = tmp_path / "pred"
+    assert infer_main(["--cfg", config, "--checkpoint", str(checkpoint), "--device", "cpu", "--input", str(video),
+                       "--out", str(out), "--no-draw", "--track", "--max-animals", "1",
+                       "--format", "coco", "dlc", "slp", "nwb", "csv"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["frame"] for r in results] == list(range(5)) and {r["track_id"] for r in results} == {0}
+    expected = np.array([r["keypoints"] for r in results]).reshape(5, 17, 3)
+
+    for name in ("walk.predictions.slp", "walk.nwb", "walk.sleap.csv"):
+        labels = sio.load_file(str(out / name))
+        assert [lf.frame_idx for lf in labels] == list(range(5)), name
+        nodes = labels.skeletons[0].node_names
+        order = [nodes.index(k) for k in AP10K.keypoints]
+        loaded = np.stack([lf.instances[0].numpy(scores=True)[order] for lf in labels])
+        np.testing.assert_allclose(loaded, expected, atol=1e-3, err_msg=name)
+
+    movement = pytest.importorskip("movement.io.load_poses")
+    for name in ("walk_kitpose.h5", "walk_kitpose.csv"):
+        poses = movement.from_dlc_file(out / name)
+        assert list(poses.keypoints.values) == AP10K.keypoints
+        position = poses.position.values[:, :, :, 0].transpose(0, 2, 1)     # time, keypoint, xy
+        np.testing.assert_allclose(position, expected[:, :, :2], atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(poses.confidence.values[:, :, 0], expected[:, :, 2], atol=1e-3)
+    poses = movement.from_sleap_file(out / "walk.predictions.slp")
+    np.testing.assert_allclose(poses.position.values[:, :, :, 0].transpose(0, 2, 1), expected[:, :, :2], atol=1e-3)
+
+    checks = read_back(str(out))
+    assert len(checks) == 6
+    for check in checks:
+        assert check.same_entries and check.max_xy_difference <= 1e-3 and check.max_score_difference <= 1e-3, \
+            check.describe()
+
+
+def test_untracked_images_with_two_animals_round_trip(reference_model_files, samples_dir, tmp_path):
+    config, checkpoint = reference_model_files
+    images = sorted((samples_dir / "ap10k").glob("*.jpg"))
+    boxes = []
+    for number, image in enumerate(images):
+        height, width = cv2.imread(str(image)).shape[:2]
+        boxes += [{"image_id": int(image.stem), "bbox": [0, 0, width / 2, height], "score": 0.9},
+                  {"image_id": int(image.stem), "bbox": [width / 2, 0, width / 2, height], "score": 0.8}]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "pred"
+    assert infer_main(["--cfg", config, "--checkpoint", checkpoint, "--device", "cpu", "--input",
+                       str(samples_dir / "ap10k"), "--boxes", str(tmp_path / "boxes.json"), "--out", str(out),
+                       "--format", "dlc", "slp", "--no-draw", "TEST.OKS_THRE", "1.0"]) == 0
+    assert len(json.loads((out / "results.json").read_text())) == 4
+    checks = read_back(str(out))
+    assert [c.reader for c in checks] == ["sleap-io", "movement", "movement"]      # not movement on an untracked .slp
+    for check in checks:
+        assert check.animals == 2 and check.frames == 2, check.describe()
+        assert check.same_entries and check.max_xy_difference <= 1e-3, check.describe()

@@ -1,0 +1,178 @@
+"""Video tracking (boxes from the previous frame's keypoints, ids kept) and One-Euro smoothing.
+
+The tracker runs on a stand-in for PosePredictor that "sees" the true keypoints of the synthetic
+walking animal only inside the crop it is given (as a top-down model does), so a box that does not
+follow the animal loses it; the real predictor path is covered by tests/test_interop.py."""
+import numpy as np
+import pytest
+from yacs.config import CfgNode
+
+from interop_support import AP10K, walking_animal
+from kitpose.codecs import PIXEL_STD, HeatmapCodec
+from kitpose.inference.predictor import PoseInstances, whole_image_box
+from kitpose.inference.smoothing import KeypointSmoother, OneEuroFilter
+from kitpose.inference.tracking import PoseTracker, TrackerSettings
+
+FOUND, MISSED = 0.9, 0.05
+
+
+class SeeingPredictor:
+    """predict_many/predict like PosePredictor: keypoints inside a crop are found (maximum 0.9), the
+    others are missed (0.05) at the crop's centre. `animals[t]`: [A,K,3] true keypoints of frame t."""
+
+    def __init__(self, animals):
+        self.animals = animals
+        self.frame = 0
+        self.cfg = CfgNode({"TEST": CfgNode({"IN_VIS_THRE": 0.2})})
+        self.meta = AP10K
+        self.codec = HeatmapCodec(image_size=(128, 128), heatmap_size=(32, 32), sigma=2)
+        self.crops = []
+
+    def _see(self, box):
+        center, scale = self.codec.center_scale(box)
+        half = scale * PIXEL_STD / 2
+        best = None
+        for animal in self.animals[self.frame]:
+            inside = (np.abs(animal[:, :2] - center) <= half).all(axis=1) & (animal[:, 2] > 0)
+            keypoints = np.concatenate([np.where(inside[:, None], animal[:, :2], center), np.where(
+                inside, FOUND, MISSED)[:, None]], axis=1)
+            if best is None or inside.sum() > (best[:, 2] == FOUND).sum():
+                best = keypoints
+        return best.astype(np.float32)
+
+    def predict_many(self, requests):
+        results = []
+        for image, boxes, scores, categories in requests:
+            boxes = whole_image_box(image)[None] if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+            self.crops += [box for box in boxes]
+            keypoints = np.stack([self._see(box) for box in boxes])
+            count = len(boxes)
+            scores = np.ones(count, np.float32) if scores is None else np.asarray(scores, np.float32)
+            results.append(PoseInstances(keypoints, boxes, scores, keypoints[:, :, 2].mean(axis=1) * scores,
+                                         np.ones(count, np.int64)))
+        return results
+
+    def predict(self, image, boxes=None, box_scores=None, category_ids=None):
+        return self.predict_many([(image, boxes, box_scores, category_ids)])[0]
+
+
+def _run(tracker, predictor, frames):
+    out = []
+    for t, image in enumerate(frames):
+        predictor.frame = t
+        out.append(tracker.step(image, t))
+    return out
+
+
+def _truth_box(keypoints):
+    labelled = keypoints[keypoints[:, 2] > 0, :2]
+    return labelled.min(axis=0), labelled.max(axis=0)
+
+
+def test_one_animal_walking_across_keeps_its_id_and_box():
+    frames, truth = walking_animal(num_frames=24, step=8)
+    predictor = SeeingPredictor(truth[:, None])
+    asked = []
+    tracker = PoseTracker(predictor, box_source=lambda frame: asked.append(1) or None,
+                          settings=TrackerSettings(max_animals=1))
+    results = _run(tracker, predictor, frames)
+    assert [r.track_ids.tolist() for r in results] == [[0]] * 24
+    assert tracker.box_source_frames == 1 and len(asked) == 1      # only the first frame used the whole frame
+    for t, result in enumerate(results):
+        low, high = _truth_box(truth[t])
+        x, y, w, h = result.boxes[0]
+        # the box of frame t came from frame t-1's keypoints; the crop still holds every keypoint
+        assert (result.keypoints[0, :, 2][truth[t, :, 2] > 0] == FOUND).all(), t
+        assert x <= low[0] + 8 and x + w >= high[0] - 8, t
+        np.testing.assert_allclose(result.keypoints[0][truth[t, :, 2] > 0, :2], truth[t][truth[t, :, 2] > 0, :2])
+    assert results[-1].boxes[0][0] > results[1].boxes[0][0] + 100          # the box went along
+
+
+def test_box_source_is_asked_only_when_the_score_drops():
+    frames, truth = walking_animal(num_frames=12, step=6)
+    jumped = truth.copy()
+    jumped[6:, :, 0] -= np.where(truth[6:, :, 2] > 0, 150.0, 0.0)           # the animal reappears 150 px left
+    jumped[6:, :, 0] = np.maximum(jumped[6:, :, 0], 0)
+    predictor = SeeingPredictor(jumped[:, None])
+
+    def detector(frame):
+        low, high = _truth_box(jumped[predictor.frame])
+        return np.array([[*low, *(high - low)]]), np.array([0.95], np.float32), np.array([18])
+
+    for max_animals, ids_after in ((1, 0), (0, 1)):
+        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=max_animals))
+        results = _run(tracker, predictor, frames)
+        assert tracker.box_source_frames == 2                                # frame 0 and the jump
+        assert [r.track_ids.tolist() for r in results[:6]] == [[0]] * 6
+        # one animal: the track follows; any number: the far-away pose is a new animal
+        assert [r.track_ids.tolist() for r in results[6:]] == [[ids_after]] * 6
+        assert (results[7].keypoints[0, :, 2][jumped[7, :, 2] > 0] == FOUND).all()
+
+
+def test_two_animals_keep_their_ids_and_a_lost_track_ends():
+    frames, truth = walking_animal(num_frames=16, step=6, size=(320, 448))
+    labelled = truth[:, :, 2] > 0
+    first, second = truth.copy(), truth.copy()                                # 270 px apart, one above the other
+    first[:, :, 1] -= np.where(labelled, 140.0, 0.0)
+    second[:, :, 1] += np.where(labelled, 130.0, 0.0)
+    animals = np.stack([first, second], axis=1)
+    animals[10:, 1, :, 2] = 0                                                # the second one leaves at frame 10
+    predictor = SeeingPredictor(animals)
+
+    def detector(frame):
+        boxes = []
+        for animal in animals[predictor.frame]:
+            if (animal[:, 2] > 0).sum() >= 2:
+                low, high = _truth_box(animal)
+                boxes.append([*low, *(high - low)])
+        return np.array(boxes).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32), np.full(len(boxes), 18)
+
+    tracker = PoseTracker(predictor, detector, TrackerSettings(max_lost=2))
+    results = _run(tracker, predictor, frames)
+    assert [r.track_ids.tolist() for r in results[:10]] == [[0, 1]] * 10
+    first_y = [r.keypoints[0, 2, 1] for r in results[:10]]
+    second_y = [r.keypoints[1, 2, 1] for r in results[:10]]
+    assert max(first_y) < min(second_y)                                       # ids did not swap
+    assert all(0 in r.track_ids for r in results[10:])
+    assert tracker.next_id == 2 and [t.id for t in tracker.tracks] == [0]    # track 1 ended, no id reused
+
+
+def test_two_tracks_on_one_animal_merge():
+    frames, truth = walking_animal(num_frames=8, step=6)
+    predictor = SeeingPredictor(truth[:, None])
+    low, high = _truth_box(truth[0])
+    twice = np.array([[*low, *(high - low)], [*(low + 3), *(high - low)]])     # two boxes on the one animal
+    tracker = PoseTracker(predictor, lambda frame: (twice, np.full(2, 0.9, np.float32), np.full(2, 18)),
+                          TrackerSettings(max_lost=2))
+    results = _run(tracker, predictor, frames)
+    assert results[0].track_ids.tolist() == [0, 1]
+    assert [r.track_ids.tolist() for r in results[1:]] == [[0]] * 7
+    assert [t.id for t in tracker.tracks] == [0]
+
+
+# ------------------------------------------------------------------ smoothing
+def test_one_euro_filter_reduces_jitter_and_follows_motion():
+    rng = np.random.default_rng(0)
+    times = np.arange(200) / 30.0
+    still = 100.0 + rng.normal(0, 2.0, 200)
+    smooth = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    filtered = np.array([smooth(np.array([v]), t)[0] for v, t in zip(still, times)])
+    assert filtered[50:].std() < 0.5 * still[50:].std()
+    ramp = 300.0 * times                                                      # 300 px/s
+    lag = {}
+    for beta in (0.0, 0.05):
+        f = OneEuroFilter(min_cutoff=1.0, beta=beta)
+        lag[beta] = abs(ramp[-1] - [f(np.array([v]), t)[0] for v, t in zip(ramp, times)][-1])
+    assert lag[0.05] < 0.2 * lag[0.0]                                        # speed raises the cutoff
+    with pytest.raises(ValueError, match="min_cutoff"):
+        OneEuroFilter(min_cutoff=0)
+
+
+def test_keypoint_smoother_skips_unseen_keypoints_and_tracks_are_separate():
+    smoother = KeypointSmoother(fps=30, visibility_threshold=0.2, min_cutoff=1.0, beta=0.0)
+    first = np.array([[10.0, 10.0, 0.9], [50.0, 50.0, 0.1]], np.float32)
+    smoother(0, 0, first)
+    moved = np.array([[20.0, 10.0, 0.9], [80.0, 50.0, 0.1]], np.float32)
+    out = smoother(0, 1, moved)
+    assert 10.0 < out[0, 0] < 20.0 and out[1, 0] == 80.0                     # filtered / passed through
+    np.testing.assert_array_equal(smoother(1, 1, moved), moved)              # a new track starts unfiltered
