@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from kitpose import reference
 from kitpose.benchmark.gpu_check import PARTS, TARGETS, BudgetExceeded, deadline, exit_status, main
 
 pytestmark = pytest.mark.gpu_check
@@ -23,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     path = tmp_path_factory.mktemp("gpu_check") / "quick.json"
-    status = main(["--device", "cpu", "--quick", "--json", str(path)], reference=reference)
+    status = main(["--device", "cpu", "--quick", "--json", str(path)])
     return status, json.loads(path.read_text())
 
 
@@ -128,6 +127,6 @@ def test_a_part_still_running_when_the_budget_ends_is_stopped():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")
 def test_cuda_without_a_gpu_is_one_error_line(capsys):
-    assert main(["--device", "cuda"], reference=reference) == 1
+    assert main(["--device", "cuda"]) == 1
     captured = capsys.readouterr()
     assert captured.err.strip().count("\n") == 0 and "no CUDA device" in captured.err

@@ -4,12 +4,11 @@
     python tools/gpu_check.py --device cpu --quick                            # the same code paths on a CPU
 
 The harness is `kitpose.benchmark.gpu_check` (its docstring lists every part; docs/gpu_check.md
-says what the device machine needs). It is handed `kitpose.reference`, which shares its layer.
+says what the device machine needs).
 """
 import sys
 
-from kitpose import reference
 from kitpose.benchmark.gpu_check import main
 
 if __name__ == "__main__":
-    sys.exit(main(reference=reference))
+    sys.exit(main())

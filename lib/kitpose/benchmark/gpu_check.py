@@ -24,7 +24,7 @@ little of the time budget left) or 'stopped' (the budget ran out while it ran)) 
    without native bfloat16) are reported as not applicable.
 2. ddp: `torchrun --nproc_per_node 1` trains the tiny config on generated quadrupeds for one
    epoch of two iterations through the engine's DDP path (nccl on CUDA, gloo on the CPU; see
-   `kitpose.benchmark.ddp_worker`) and saves a checkpoint.
+   tools/train.py) and saves a checkpoint.
 3. training: img/s of `kitpose.engine.train_step` (forward, losses, CutMix, backward, Adam) on
    the published AP-10K W32 256x256 config, batch 64: fp32 (TF32 off), TF32 (CUDA), bf16
    autocast, bf16 + channels_last; interleaved rounds after warm-up, medians; paired ratios
@@ -53,9 +53,6 @@ left covers its usual length, else it is recorded as skipped, and a part still r
 budget ends is stopped. The JSON is rewritten after every part, so a run killed from outside
 keeps what it measured. Exit status 1 when a part raised or a correctness check failed; missed
 targets are measurements, not failures.
-
-`kitpose.reference` sits in the same layer as this package, which may not import it
-(docs/architecture.md), so `main` takes it as an argument: tools/gpu_check.py hands it in.
 """
 import argparse
 import contextlib
@@ -89,6 +86,7 @@ from kitpose.demo.synthetic import generate_synthetic_dataset
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
+from kitpose.reference import compare_kmedoids, compare_model_outputs
 from kitpose.runtime import predict_heatmaps, prepare_for_inference, prepare_for_training
 
 from .gpu_report import print_report
@@ -249,8 +247,8 @@ def cosine(a, b):
 class Check:
     """The run: arguments, device, config, the shared random model, the report and the budget clock."""
 
-    def __init__(self, args, reference):
-        self.args, self.reference = args, reference
+    def __init__(self, args):
+        self.args = args
         self.start = time.perf_counter()
         self.device = torch.device(args.device)
         self.cfg = load_config(str(args.cfg), ["MODEL.INIT_WEIGHTS", "False"])
@@ -349,8 +347,8 @@ def settings(args):
 def correctness(check):
     fixture = torch.load(Path(check.args.reference) / REFERENCE_FILE, weights_only=False)
     with tf32(False):
-        model = check.reference.compare_model_outputs(fixture, check.device)
-        clusters = check.reference.compare_kmedoids(fixture["kmedoids_case"], check.device)
+        model = compare_model_outputs(fixture, check.device)
+        clusters = compare_kmedoids(fixture["kmedoids_case"], check.device)
     outputs = {name: value for name, value in model.values.items() if name != "k-medoids parts differ"}
     checks = {
         "reference_outputs": {"max_abs_difference": outputs, "tolerance": TOLERANCE_REFERENCE,
@@ -456,7 +454,7 @@ def ddp(check):
             "TRAIN.END_EPOCH": 1, "TRAIN.BATCH_SIZE_PER_GPU": batch, "TEST.BATCH_SIZE_PER_GPU": 8, "WORKERS": 1,
             "PRINT_FREQ": 1}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-               "-m", "kitpose.benchmark.ddp_worker", "--cfg", str(TINY_CFG)]
+               str(REPO_ROOT / "tools" / "train.py"), "--cfg", str(TINY_CFG)]
     command += [str(item) for pair in opts.items() for item in pair]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if check.device.type == "cpu":
@@ -464,8 +462,8 @@ def ddp(check):
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env,
                             timeout=max(check.args.budget_s - check.elapsed() - 1, 1))
-    entry = {"command": "python -m torch.distributed.run --standalone --nproc_per_node 1 -m "
-                        "kitpose.benchmark.ddp_worker --cfg experiments/synthetic/kitpose_tiny_cpu.yaml ...",
+    entry = {"command": "python -m torch.distributed.run --standalone --nproc_per_node 1 tools/train.py "
+                        "--cfg experiments/synthetic/kitpose_tiny_cpu.yaml ...",
              "returncode": result.returncode, "wall_s": time.perf_counter() - start, "training_instances": instances,
              "batch": batch}
     logs = sorted((root / "output").glob("**/*_train.log"))
@@ -705,8 +703,8 @@ def finish_targets(check):
 
 
 # ---------------------------------------------------------------------------- the run
-def run(args, reference):
-    """The report (a dict) of the parsed arguments; `reference` is the kitpose.reference module."""
+def run(args):
+    """The report (a dict) of the parsed arguments."""
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device cuda: no CUDA device is available (torch {torch.__version__}, "
@@ -718,7 +716,7 @@ def run(args, reference):
         torch.set_num_threads(args.threads)
     try:
         with tf32(False):  # fp32 means fp32: the TF32 variant turns it on for its own calls
-            check = Check(args, reference)
+            check = Check(args)
             try:
                 check.progress(f"gpu check on {check.report['environment']['device_name']}, config {args.cfg}, "
                                f"budget {args.budget_s:.0f} s")
@@ -737,13 +735,13 @@ def exit_status(report):
     return 1 if any(part["status"] in ("error", "failed") for part in report["parts"].values()) else 0
 
 
-def main(argv=None, *, reference):
-    """tools/gpu_check.py: `reference` is the kitpose.reference module (see the module docstring)."""
+def main(argv=None):
+    """tools/gpu_check.py."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        report = run(args, reference)
+        report = run(args)
     except (ConfigError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from kitpose.engine.trainer import train_step
 from kitpose.evaluation import evaluate_topdown, evaluation_settings
 from kitpose.jsonio import write_json
 from kitpose.losses import build_criterion
-from kitpose.models import kmedoids_cosine, set_part_maps
+from kitpose.models import kmedoids_cosine, set_part_maps, unwrap_model
 from kitpose.models.complexity import count_macs
 from kitpose.runtime import (autocast_context, predict_heatmaps, prepare_for_inference, prepare_for_training,
                              training_amp)
@@ -104,7 +104,8 @@ class TimedTrainStep:
     def __init__(self, model, cfg, device, batch):
         self.model, self.cfg, self.device, self.batch = model, cfg, device, batch
         self.criterion = build_criterion(cfg).to(device)
-        self.optimizer = build_optimizer(model, cfg)
+        # parameter groups by name: a compiled wrapper's names carry '_orig_mod.'
+        self.optimizer = build_optimizer(unwrap_model(model), cfg)
         fp16 = device.type == "cuda" and cfg.TRAIN.AMP.lower() == "fp16"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
 

@@ -53,8 +53,9 @@ def run_phase(cfg, phase, body):
 
 
 def launched_by_torchrun():
-    """torchrun (or torch.distributed.launch) with more than one process."""
-    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Started by torchrun (or torch.distributed.launch), with any number of processes: one process
+    under torchrun also runs the distributed path (process group, DDP, DistributedSampler)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def init_run_context(cfg):
