@@ -41,14 +41,16 @@ def build_optimizer(model, cfg):
     groups = parameter_groups(model, cfg)
     weight_decay = effective_weight_decay(cfg)
     name = cfg.TRAIN.OPTIMIZER.lower()
+    # TRAIN.FUSED_OPTIMIZER: one fused kernel over all parameters instead of a loop over them
+    implementation = {"fused": True} if cfg.TRAIN.FUSED_OPTIMIZER else {}
     if name == "adam":
         # torch's default betas (0.9, 0.999): the published Adam was built with lr only.
-        optimizer = torch.optim.Adam(groups, lr=cfg.TRAIN.LR, weight_decay=weight_decay)
+        optimizer = torch.optim.Adam(groups, lr=cfg.TRAIN.LR, weight_decay=weight_decay, **implementation)
     elif name == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=cfg.TRAIN.LR, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=cfg.TRAIN.LR, weight_decay=weight_decay, **implementation)
     elif name == "sgd":
         optimizer = torch.optim.SGD(groups, lr=cfg.TRAIN.LR, momentum=cfg.TRAIN.MOMENTUM,
-                                    nesterov=cfg.TRAIN.NESTEROV, weight_decay=weight_decay)
+                                    nesterov=cfg.TRAIN.NESTEROV, weight_decay=weight_decay, **implementation)
     else:
         raise ValueError(f"TRAIN.OPTIMIZER: unknown optimiser {cfg.TRAIN.OPTIMIZER!r} (adam, adamw or sgd)")
     logger.info("optimiser %s, lr %g, weight decay %g%s, groups %s", name, cfg.TRAIN.LR, weight_decay,

@@ -18,7 +18,7 @@ def parse_args(argv=None):
     parser.add_argument("--run", required=True, help="output folder of the demo run (metrics.json, vis/)")
     parser.add_argument("--start", type=float, required=True, help="start time of the demo, seconds since the epoch")
     parser.add_argument("--pictures", nargs="*", default=(), help="further picture folders to list")
-    parser.add_argument("--min-ap", type=float, default=0.8, help="the AP the demo promises (default 0.8)")
+    parser.add_argument("--min-ap", type=float, default=0.85, help="the AP the demo promises (default 0.85)")
     return parser.parse_args(argv)
 
 
