@@ -9,9 +9,9 @@ with the two paths interleaved round by round (so machine load hits both alike);
 median over rounds of (eager time / fast time) of that round.
 
 - training: `kitpose.engine.train_step` (forward + losses (+ CutMix when DATASET.CUTMIX) +
-  backward + optimiser step); eager = float32, contiguous; fast = channels_last, plus autocast
-  (--amp as TRAIN.AMP: CUDA, or bf16 on CPUs with native bfloat16, as in tools/train.py) and
-  torch.compile (--compile).
+  backward + optimiser step); eager = float32, contiguous, the optimiser's loop over parameters;
+  fast = channels_last, the fused optimiser kernel, plus autocast (--amp as TRAIN.AMP: CUDA, or
+  bf16 on CPUs with native bfloat16, as in tools/train.py) and torch.compile (--compile).
 - inference: `kitpose.runtime.predict_heatmaps` without and with the flip test (both halves
   in one batch in either path); eager = the model as built; fast = prepare_for_inference
   (TEST.FUSE_BN, TEST.CPU_KERNELS, TEST.CHANNELS_LAST, TEST.COMPILE / --compile, TEST.AMP /

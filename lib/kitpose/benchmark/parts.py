@@ -118,9 +118,10 @@ class TimedTrainStep:
 def bench_training(cfg, base_model, args, device, amp, memory):
     generator = torch.Generator().manual_seed(args.seed)
     batch = random_batch(cfg, args.batch, device, generator)
-    eager_cfg = with_settings(cfg, **{"TRAIN.CHANNELS_LAST": False, "TRAIN.COMPILE": False, "TRAIN.AMP": "none"})
+    eager_cfg = with_settings(cfg, **{"TRAIN.CHANNELS_LAST": False, "TRAIN.COMPILE": False, "TRAIN.AMP": "none",
+                                      "TRAIN.FUSED_OPTIMIZER": False})
     fast_cfg = with_settings(cfg, **{"TRAIN.CHANNELS_LAST": True, "TRAIN.COMPILE": bool(args.compile),
-                                     "TRAIN.AMP": amp})
+                                     "TRAIN.AMP": amp, "TRAIN.FUSED_OPTIMIZER": True})
     steps = {"eager_fp32": TimedTrainStep(prepare_for_training(copy.deepcopy(base_model), eager_cfg, device),
                                           eager_cfg, device, batch),
              "fast": TimedTrainStep(prepare_for_training(copy.deepcopy(base_model), fast_cfg, device),
@@ -138,7 +139,7 @@ def bench_training(cfg, base_model, args, device, amp, memory):
                "first_step_loss": first_losses,
                "step_peak_increase_mib": {name: memory.step_increase_mib(step) for name, step in steps.items()},
                "fast_settings": {"channels_last": True, "amp": training_amp(amp, device),
-                                 "compile": bool(args.compile)}}
+                                 "compile": bool(args.compile), "fused_optimizer": True}}
     return results
 
 
