@@ -75,6 +75,8 @@ def test_demo_summary_reports_metrics_and_fails_below_target(repo_root, tmp_path
     assert passed.returncode == 0, passed.stderr
     assert "| 0.812 | 0.990 |" in passed.stdout and "AP: 0.8125" in passed.stdout
     assert "wall time: 2.1 min" in passed.stdout and "(1 files)" in passed.stdout
+    # the wall time is stated with the CPU it ran on and the precision its training took
+    assert "machine: " in passed.stdout and "CPU training path: " in passed.stdout
     failed = _run_summary(repo_root, tmp_path, 0.9)
     assert failed.returncode == 1 and "below the promised 0.9" in failed.stderr
     (tmp_path / "metrics.json").unlink()

@@ -3,12 +3,15 @@ and AP that tools/test.py measured, the wall time and where the pictures are. Ex
 metrics.json is missing or the AP is below --min-ap, so a demo that did not learn fails visibly."""
 import argparse
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
 
 from .testing import METRICS_FILE, VIS_DIR
 from kitpose.evaluation import format_metrics_table
+from kitpose.runtime.amp import cpu_has_native_bf16
 
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -27,6 +30,23 @@ def count_pictures(folder):
     return sum(1 for path in folder.iterdir() if path.suffix.lower() in PICTURE_SUFFIXES) if folder.is_dir() else 0
 
 
+def cpu_model():
+    """The CPU's model name as lscpu shows it (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def describe_machine():
+    """The line that goes with a demo's wall time: the demo's speed depends on the CPU model and on
+    whether its training took the bfloat16 path (TRAIN.AMP bf16 falls back to float32 without it)."""
+    precision = "bfloat16 autocast" if cpu_has_native_bf16() else "float32 (no native bfloat16)"
+    return f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; CPU training path: {precision}"
+
+
 def main(argv=None):
     args = parse_args(argv)
     elapsed = time.time() - args.start
@@ -41,6 +61,7 @@ def main(argv=None):
     primary = float(report["primary"])
     print(f"{'AP' if report['metric'] == 'oks' else 'PCK'}: {primary:.4f}")
     print(f"wall time: {elapsed / 60:.1f} min ({elapsed:.0f} s)")
+    print(describe_machine())
     for folder in (Path(args.run) / VIS_DIR, *map(Path, args.pictures)):
         print(f"pictures: {folder} ({count_pictures(folder)} files)")
     if primary < args.min_ap:
