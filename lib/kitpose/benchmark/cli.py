@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from kitpose.config import ConfigError, load_config
+from kitpose.console import LOG_FORMAT, USER_ERRORS
 from kitpose.datasets import config_metainfo
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
@@ -135,10 +136,10 @@ def run(args):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
     try:
         report = run(args)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except USER_ERRORS + (ValueError,) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print_report(report)

@@ -81,6 +81,7 @@ from torch.utils.data import ConcatDataset, default_collate
 
 import kitpose
 from kitpose.config import ConfigError, load_config
+from kitpose.console import LOG_FORMAT, USER_ERRORS
 from kitpose.datasets import build_dataset, config_metainfo
 from kitpose.demo.synthetic import generate_synthetic_dataset
 from kitpose.engine.seeding import configure_cudnn
@@ -739,10 +740,10 @@ def main(argv=None):
     """tools/gpu_check.py."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
     try:
         report = run(args)
-    except (ConfigError, FileNotFoundError) as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print_report(report)
