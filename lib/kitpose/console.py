@@ -4,6 +4,7 @@ A tool prints one clear line (no traceback) for the errors in ``USER_ERRORS``; l
 through tqdm so they do not break progress bars.
 """
 import logging
+import sys
 
 from tqdm import tqdm
 
@@ -33,3 +34,14 @@ def add_console_handler(fmt="%(levelname)s %(name)s: %(message)s", level=logging
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+def run_command(run, args, errors=USER_ERRORS):
+    """``run(args)`` for a report-printing tool: logging at INFO with ``args.verbose``, else WARNING;
+    an error in ``errors`` is printed as one line and gives None (the tool then exits 1)."""
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=LOG_FORMAT)
+    try:
+        return run(args)
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None

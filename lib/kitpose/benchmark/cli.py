@@ -32,7 +32,6 @@ median over rounds of (eager time / fast time) of that round.
   model FLOPs utilisation where the peak FLOP/s of the device is known.
 """
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -42,7 +41,7 @@ from pathlib import Path
 import torch
 
 from kitpose.config import ConfigError, load_config
-from kitpose.console import LOG_FORMAT, USER_ERRORS
+from kitpose.console import USER_ERRORS, run_command
 from kitpose.datasets import config_metainfo
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
@@ -135,12 +134,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format=LOG_FORMAT)
-    try:
-        report = run(args)
-    except USER_ERRORS + (ValueError,) as err:
-        print(f"error: {err}", file=sys.stderr)
+    report = run_command(run, args, USER_ERRORS + (ValueError,))
+    if report is None:
         return 1
     print_report(report)
     if args.json:

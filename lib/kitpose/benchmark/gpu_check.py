@@ -58,7 +58,6 @@ import argparse
 import contextlib
 import copy
 import cProfile
-import logging
 import math
 import os
 import platform
@@ -81,7 +80,7 @@ from torch.utils.data import ConcatDataset, default_collate
 
 import kitpose
 from kitpose.config import ConfigError, load_config
-from kitpose.console import LOG_FORMAT, USER_ERRORS
+from kitpose.console import run_command
 from kitpose.datasets import build_dataset, config_metainfo
 from kitpose.demo.synthetic import generate_synthetic_dataset
 from kitpose.engine.seeding import configure_cudnn
@@ -739,12 +738,8 @@ def exit_status(report):
 def main(argv=None):
     """tools/gpu_check.py."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format=LOG_FORMAT)
-    try:
-        report = run(args)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+    report = run_command(run, args)
+    if report is None:
         return 1
     print_report(report)
     if args.json:
