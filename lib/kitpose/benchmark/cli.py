@@ -33,7 +33,6 @@ median over rounds of (eager time / fast time) of that round.
 """
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +45,7 @@ from kitpose.datasets import config_metainfo
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
+from kitpose.runtime import cpu_model
 
 from .parts import (bench_data, bench_evaluation, bench_inference, bench_training, cpu_gemm_gmacs, flops_report,
                     head_rates, model_macs, peak_tflops, randomize_batchnorm, target_checks)
@@ -117,7 +117,7 @@ def run(args):
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv else "",
         "environment": {
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s)",
+            else f"{cpu_model()}, {os.cpu_count()} CPU(s)",
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "load_before": load_before, "load_after": os.getloadavg(),
         },

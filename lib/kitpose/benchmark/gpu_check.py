@@ -87,7 +87,7 @@ from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
 from kitpose.reference import compare_kmedoids, compare_model_outputs
-from kitpose.runtime import predict_heatmaps, prepare_for_inference, prepare_for_training
+from kitpose.runtime import cpu_model, predict_heatmaps, prepare_for_inference, prepare_for_training
 
 from .gpu_report import print_report
 from .parts import (TimedTrainStep, achieved_tflops, bf16_gemm_tflops, loader_samples_per_s, model_macs, peak_tflops,
@@ -324,7 +324,7 @@ class Check:
 
 def environment(device):
     env = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+           "torch_threads": torch.get_num_threads(), "cpu": cpu_model(),
            "cxx_compiler": shutil.which("c++") or shutil.which("g++")}
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)

@@ -4,14 +4,13 @@ metrics.json is missing or the AP is below --min-ap, so a demo that did not lear
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from .testing import METRICS_FILE, VIS_DIR
 from kitpose.evaluation import format_metrics_table
-from kitpose.runtime.amp import cpu_has_native_bf16
+from kitpose.runtime.amp import cpu_has_native_bf16, cpu_model
 
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -28,16 +27,6 @@ def parse_args(argv=None):
 def count_pictures(folder):
     folder = Path(folder)
     return sum(1 for path in folder.iterdir() if path.suffix.lower() in PICTURE_SUFFIXES) if folder.is_dir() else 0
-
-
-def cpu_model():
-    """The CPU's model name as lscpu shows it (Linux), else what the platform module knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def describe_machine():

@@ -1,5 +1,7 @@
 """Mixed precision: which autocast a TRAIN.AMP / TEST.AMP setting means on a device."""
 import contextlib
+import platform
+from pathlib import Path
 
 import torch
 
@@ -37,6 +39,17 @@ def cpu_has_native_bf16():
     """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512 BF16 or AMX); without it, bf16
     autocast on the CPU is emulated and slower than float32."""
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_model():
+    """The CPU's model name as lscpu shows it (Linux /proc/cpuinfo), else what the platform module
+    knows: the CPU kind decides the CPU speed figures and whether bfloat16 runs natively."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def training_amp(amp, device):
