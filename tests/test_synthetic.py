@@ -19,9 +19,10 @@ INDEX = {name: i for i, name in enumerate(META.keypoints)}
 COUNTS = {"train": 10, "val": 4, "test": 3}
 
 
-def _generate(root, seed=3, **overrides):
+def _generate(root, seed=3, workers=1, **overrides):
     counts = {**COUNTS, **overrides}
-    return generate_synthetic_dataset(str(root), counts["train"], counts["val"], counts["test"], seed=seed)
+    return generate_synthetic_dataset(str(root), counts["train"], counts["val"], counts["test"], seed=seed,
+                                      workers=workers)
 
 
 def _tree_bytes(root):
@@ -53,6 +54,16 @@ def test_same_seed_gives_identical_bytes(small_set, tmp_path):
     _generate(different, seed=4)
     changed = _tree_bytes(different)
     assert changed["annotations/ap10k-train-split1.json"] != first["annotations/ap10k-train-split1.json"]
+
+
+def test_worker_processes_write_the_same_bytes(small_set, tmp_path):
+    parallel = tmp_path / "two_workers"
+    _generate(parallel, workers=2)
+    first, second = _tree_bytes(small_set), _tree_bytes(parallel)
+    assert sorted(first) == sorted(second)
+    assert all(first[name] == second[name] for name in first)
+    with pytest.raises(ValueError, match="--workers must be >= 1, got 0"):
+        _generate(tmp_path / "none", workers=0)
 
 
 def test_rerun_with_same_parameters_is_skipped(small_set, tmp_path):

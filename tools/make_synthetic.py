@@ -7,6 +7,7 @@ the same parameters finds the manifest and returns at once; --force regenerates.
 """
 import argparse
 import logging
+import os
 import sys
 
 from kitpose.demo.synthetic import generate_synthetic_dataset
@@ -20,6 +21,9 @@ def parse_args(argv=None):
     parser.add_argument("--test", type=int, default=None, help="test images (default: as many as --val)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     parser.add_argument("--force", action="store_true", help="regenerate even when the same set exists")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="rendering processes (default: the CPUs this process may use); the files do not "
+                             "depend on it")
     return parser.parse_args(argv)
 
 
@@ -28,7 +32,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     test = args.val if args.test is None else args.test
     try:
-        generate_synthetic_dataset(args.out, args.train, args.val, test, seed=args.seed, force=args.force)
+        generate_synthetic_dataset(args.out, args.train, args.val, test, seed=args.seed, force=args.force,
+                                   workers=args.workers)
     except (FileExistsError, ValueError) as err:
         logging.getLogger("make_synthetic").error("%s", err)
         return 2

@@ -29,6 +29,7 @@ the same whatever the split sizes, and the same seed gives byte-identical files.
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import time
@@ -36,7 +37,6 @@ import time
 import cv2
 import numpy as np
 
-from kitpose.datasets import load_metainfo
 from kitpose.jsonio import write_json
 
 logger = logging.getLogger(__name__)
@@ -511,21 +511,38 @@ def _round(values):
     return np.round(np.asarray(values, dtype=np.float64), 2).tolist()
 
 
-def generate_split(root, split, count, seed, meta, image_size=None):
-    """Write ``count`` pictures of ``split`` to <root>/data and their annotation file; returns the COCO dict."""
+def _render_encoded(task):
+    """Picture ``index`` of ``split`` as (instances, width, height, JPEG bytes); what worker processes run."""
+    seed, split, index, keypoint_names, image_size = task
+    image, instances, width, height = render_image(seed, split, index, keypoint_names, image_size)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for picture {index} of split {split!r}")
+    return instances, width, height, encoded.tobytes()
+
+
+def _single_threaded_worker():
+    # one rendering process per core: OpenCV's own thread pool in each would oversubscribe them
+    cv2.setNumThreads(1)
+
+
+def generate_split(root, split, count, seed, meta, image_size=None, pool=None):
+    """Write ``count`` pictures of ``split`` to <root>/data and their annotation file; returns the COCO dict.
+
+    ``pool`` (a multiprocessing pool) renders the pictures in its processes; the files are
+    byte-identical to one process's, since every picture has its own random stream.
+    """
     image_dir = os.path.join(root, "data")
     os.makedirs(image_dir, exist_ok=True)
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    tasks = [(seed, split, index, tuple(meta.keypoints), image_size) for index in range(count)]
+    rendered = pool.imap(_render_encoded, tasks, chunksize=16) if pool else map(_render_encoded, tasks)
     images, annotations = [], []
-    for index in range(count):
-        image, instances, width, height = render_image(seed, split, index, meta.keypoints, image_size)
+    for index, (instances, width, height, encoded) in enumerate(rendered):
         image_id = SPLIT_CODES[split] * IMAGE_ID_STRIDE + index + 1
         file_name = f"{image_id:012d}.jpg"
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise RuntimeError(f"JPEG encoding failed for {file_name}")
         with open(os.path.join(image_dir, file_name), "wb") as f:
-            f.write(encoded.tobytes())
+            f.write(encoded)
         images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
         for instance_index, (keypoints, box) in enumerate(instances):
             box_xywh = _round(np.concatenate([box[:2], box[2:] - box[:2]]))
@@ -575,10 +592,11 @@ def _complete(root, manifest):
     return os.path.isdir(image_dir) and len(os.listdir(image_dir)) == sum(manifest["counts"].values())
 
 
-def generate_synthetic_dataset(root, train, val, test, seed=0, force=False, image_size=None):
+def generate_synthetic_dataset(root, train, val, test, seed=0, force=False, image_size=None, workers=1):
     """Generate the three splits under ``root``; returns False when an identical set is already there.
 
     ``image_size`` (w, h) fixes every picture's size (default: sides drawn from IMAGE_SIDE_RANGE).
+    ``workers`` processes render the pictures (the files do not depend on it).
 
     Generation goes to ``<root>.partial`` and is renamed into place at the end, so an interrupted
     run never leaves a half-written set that looks complete. An existing non-empty ``root`` without
@@ -589,6 +607,8 @@ def generate_synthetic_dataset(root, train, val, test, seed=0, force=False, imag
     for split, count in counts.items():
         if int(count) < 0:
             raise ValueError(f"--{split} must be >= 0, got {count}")
+    if int(workers) < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     wanted = _manifest(counts, seed, image_size)
     existing = _read_manifest(root)
     if not force and existing == wanted and _complete(root, wanted):
@@ -598,15 +618,26 @@ def generate_synthetic_dataset(root, train, val, test, seed=0, force=False, imag
         raise FileExistsError(f"{root} exists and holds no {MANIFEST_NAME}; refusing to overwrite it "
                               "(choose another --out or remove it)")
 
+    # imported here, not at the top: the spawned rendering processes import this module, and
+    # kitpose.datasets would load torch into each of them (1.7 s) for nothing
+    from kitpose.datasets import load_metainfo
     meta = load_metainfo("ap10k")
     partial = root + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     start = time.perf_counter()
     instances = 0
-    for split in SPLITS:
-        coco = generate_split(partial, split, counts[split], seed, meta, image_size)
-        instances += len(coco["annotations"])
-        logger.info("%s: %d images, %d animals", split, len(coco["images"]), len(coco["annotations"]))
+    # spawn, not fork: a forked child of a process that has run OpenCV or torch thread pools can hang
+    pool = (multiprocessing.get_context("spawn").Pool(workers, initializer=_single_threaded_worker)
+            if workers > 1 else None)
+    try:
+        for split in SPLITS:
+            coco = generate_split(partial, split, counts[split], seed, meta, image_size, pool)
+            instances += len(coco["annotations"])
+            logger.info("%s: %d images, %d animals", split, len(coco["images"]), len(coco["annotations"]))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     write_json(os.path.join(partial, MANIFEST_NAME), wanted, indent=1)
     if os.path.isdir(root):
         shutil.rmtree(root)
