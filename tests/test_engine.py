@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -217,7 +218,13 @@ def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
     assert summary.output_dir == out and summary.epochs_run == 2
     for name in ("checkpoint.pth", "model_best.pth", "final_state.pth", "results/keypoints_val_results.json"):
         assert (out / name).is_file(), name
-    assert len(list(out.glob("kitpose_tiny_cpu_*_train.log"))) == 1
+    train_logs = list(out.glob("kitpose_tiny_cpu_*_train.log"))
+    assert len(train_logs) == 1
+    # each epoch reports its time; the first also the time the rest will take at that pace
+    done_lines = [line for line in train_logs[0].read_text().splitlines() if " done in " in line]
+    assert len(done_lines) == 2
+    assert re.search(r"epoch 0 done in [0-9.]+ s \(about [0-9.]+ min for the 1 epoch left\): loss ", done_lines[0])
+    assert re.search(r"epoch 1 done in [0-9.]+ s: loss ", done_lines[1])
     assert list(summary.tensorboard_dir.glob("events.out.tfevents.*"))
     state = read_training_state(out / "checkpoint.pth")
     assert state["epoch"] == 2 and len(state["rng"]) == 1 and math.isfinite(state["best_perf"])

@@ -136,6 +136,14 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
     return {name: total / max(count, 1) for name, total in sums.items()}
 
 
+def _time_left(seconds_per_epoch, epochs_left):
+    """' (about 5.2 min for the 11 epochs left)': the training time still to come at the mean epoch time so far."""
+    if epochs_left <= 0:
+        return ""
+    plural = "s" if epochs_left > 1 else ""
+    return f" (about {seconds_per_epoch * epochs_left / 60:.1f} min for the {epochs_left} epoch{plural} left)"
+
+
 def _resume(path, model, optimizer, scheduler, scaler, context):
     """Load checkpoint.pth into the training objects; returns (next epoch, best metric)."""
     state = read_training_state(path)
@@ -218,8 +226,10 @@ def _train(cfg, context, dirs):
 
     last_perf = math.nan
     epochs_run = 0
+    training_seconds = 0.0
     try:
         for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
+            epoch_start = time.time()
             if context.distributed:
                 train_loader.sampler.set_epoch(epoch)
             if cfg.SEED >= 0 and hasattr(train_dataset, "set_random_seed"):
@@ -228,7 +238,10 @@ def _train(cfg, context, dirs):
             epoch_losses = train_one_epoch(train_model, train_loader, criterion, optimizer, scheduler, scaler, cfg,
                                            context, epoch, writer, checkpoint_file)
             epochs_run += 1
-            logger.info("epoch %d done: %s", epoch, ", ".join(f"{k} {v:.4e}" for k, v in epoch_losses.items()))
+            training_seconds += time.time() - epoch_start
+            logger.info("epoch %d done in %.1f s%s: %s", epoch, time.time() - epoch_start,
+                        _time_left(training_seconds / epochs_run, cfg.TRAIN.END_EPOCH - epoch - 1),
+                        ", ".join(f"{k} {v:.4e}" for k, v in epoch_losses.items()))
 
             perf = None
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
