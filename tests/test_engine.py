@@ -342,3 +342,13 @@ def test_training_amp_on_the_cpu(monkeypatch):
         note = amp_module.describe_training_amp("bf16", cpu)
         assert ("cpu autocast" in note) == native and ("training in float32" in note) == (not native)
     hook.remove()
+
+
+def test_unknown_cutmix_weights_mode_stops_training_before_it_starts(data_root, tmp_path):
+    cfg = tiny_config(data_root, tmp_path)
+    cfg.defrost()
+    cfg.DATASET.CUTMIX_WEIGHTS = "intent"
+    cfg.freeze()
+    with pytest.raises(ValueError, match="DATASET.CUTMIX_WEIGHTS = 'intent'"):
+        run_training(cfg)
+    assert not list(tmp_path.rglob("checkpoint.pth"))

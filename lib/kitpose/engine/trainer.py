@@ -104,7 +104,6 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
     sums, count = {}, 0
     bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
                disable=not context.is_main)
-    check_cutmix_weights(cfg.DATASET.CUTMIX_WEIGHTS)
     tick = time.time()
     for iteration, (images, target, target_weight, _meta) in enumerate(bar):
         data_time = time.time() - tick
@@ -180,6 +179,8 @@ def run_training(cfg):
 
 
 def _train(cfg, context, dirs):
+    # a misspelt mode fails here, before any data or model is built, not at the first CutMix batch
+    check_cutmix_weights(cfg.DATASET.CUTMIX_WEIGHTS)
     logger.info(describe(context))
     logger.info("output folder %s, tensorboard %s", dirs.output_dir, dirs.tensorboard_dir)
     logger.info("config:\n%s", cfg.dump())
