@@ -357,11 +357,19 @@ def test_benchmark_tool_prints_the_report(repo_root, tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, str(repo_root / "tools" / "benchmark.py"),
                "--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"), *TINY_BENCH,
-               "--skip", "data,eval", "--json", str(out)]
+               "--skip", "data,eval", "--profile", "3", "--json", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"train", "infer"}
-    for section in ("-- training", "-- inference", "fast / eager", "-- targets"):
+    for section in ("-- training", "-- inference", "fast / eager", "-- targets", "profile eager_fp32:",
+                    "profile fast:"):
         assert section in completed.stdout
+    for profiled in report["results"]["train"]["profile"].values():
+        times = [op["ms_per_step"] for op in profiled["ops"]]
+        assert len(times) == 3 and times == sorted(times, reverse=True) and times[-1] > 0
+        assert 0 < sum(op["share"] for op in profiled["ops"]) <= 1
+        assert sum(times) <= profiled["total_ms_per_step"] + 1e-6
+        # the step's operators: convolutions forward and backward are among them
+        assert any("convolution" in op["name"] for op in profiled["ops"])

@@ -12,6 +12,8 @@ median over rounds of (eager time / fast time) of that round.
   backward + optimiser step); eager = float32, contiguous, the optimiser's loop over parameters;
   fast = channels_last, the fused optimiser kernel, plus autocast (--amp as TRAIN.AMP: CUDA, or
   bf16 on CPUs with native bfloat16, as in tools/train.py) and torch.compile (--compile).
+  --profile N adds each path's N operators with the most self time per step (torch.profiler over
+  3 steps, after the timed rounds): where the time of a step goes, per operator.
 - inference: `kitpose.runtime.predict_heatmaps` without and with the flip test (both halves
   in one batch in either path); eager = the model as built; fast = prepare_for_inference
   (TEST.FUSE_BN, TEST.CPU_KERNELS, TEST.CHANNELS_LAST, TEST.COMPILE / --compile, TEST.AMP /
@@ -74,6 +76,9 @@ def parse_args(argv):
     parser.add_argument("--eval-sizes", default="100,200,400,800", help="instance counts of the evaluation timing")
     parser.add_argument("--peak-tflops", type=float, default=0.0,
                         help="device peak TFLOP/s for the MFU figures (default: CUDA table; none on CPU)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile 3 training steps of each path (torch.profiler) and print its N "
+                             "operators with the most self time")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: train,infer,data,eval")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="", help="also write the results to this JSON file")
