@@ -30,8 +30,8 @@ def print_report(report):
         print(f"  peak memory {train['peak_memory_mib']:.0f} MiB (both models and optimisers held); added by one "
               f"step: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in train["step_peak_increase_mib"].items()))
         for name, profiled in train.get("profile", {}).items():
-            print(f"  profile {name}: {profiled['total_ms_per_step']:.1f} ms of operator self time per step under the profiler; top "
-                  f"{len(profiled['ops'])}:")
+            print(f"  profile {name}: {profiled['total_ms_per_step']:.1f} ms of operator self time per step "
+                  f"under the profiler; top {len(profiled['ops'])}:")
             for op in profiled["ops"]:
                 print(f"    {op['name']:<40} {op['ms_per_step']:8.2f} ms {100 * op['share']:5.1f}%"
                       f"   {op['calls_per_step']:6.1f} calls")

@@ -239,8 +239,9 @@ def _train(cfg, context, dirs):
             epoch_losses = train_one_epoch(train_model, train_loader, criterion, optimizer, scheduler, scaler, cfg,
                                            context, epoch, writer, checkpoint_file)
             epochs_run += 1
-            training_seconds += time.time() - epoch_start
-            logger.info("epoch %d done in %.1f s%s: %s", epoch, time.time() - epoch_start,
+            epoch_seconds = time.time() - epoch_start
+            training_seconds += epoch_seconds
+            logger.info("epoch %d done in %.1f s%s: %s", epoch, epoch_seconds,
                         _time_left(training_seconds / epochs_run, cfg.TRAIN.END_EPOCH - epoch - 1),
                         ", ".join(f"{k} {v:.4e}" for k, v in epoch_losses.items()))
 
