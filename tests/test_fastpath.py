@@ -367,9 +367,9 @@ def test_benchmark_tool_prints_the_report(repo_root, tmp_path):
                     "profile fast:"):
         assert section in completed.stdout
     for profiled in report["results"]["train"]["profile"].values():
-        times = [op["ms_per_step"] for op in profiled["ops"]]
+        times = [op["self_ms_per_call"] for op in profiled["rows"]]
         assert len(times) == 3 and times == sorted(times, reverse=True) and times[-1] > 0
-        assert 0 < sum(op["share"] for op in profiled["ops"]) <= 1
-        assert sum(times) <= profiled["total_ms_per_step"] + 1e-6
+        assert 0 < sum(op["share"] for op in profiled["rows"]) <= 1
+        assert sum(times) <= profiled["total_ms_per_call"] + 1e-6
         # the step's operators: convolutions forward and backward are among them
-        assert any("convolution" in op["name"] for op in profiled["ops"])
+        assert any("convolution" in op["op"] for op in profiled["rows"])

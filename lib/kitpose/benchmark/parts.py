@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, default_collate
 
 from kitpose.datasets import build_dataset, dataset_paths
@@ -32,7 +31,7 @@ from kitpose.runtime import (autocast_context, predict_heatmaps, prepare_for_inf
                              training_amp)
 from kitpose.runtime.fusion import FusedLinear
 
-from .timing import measure_rounds, paired_ratio, summarize, synchronize
+from .timing import measure_rounds, paired_ratio, profile_top_ops, summarize, synchronize
 
 # dense peak TFLOP/s (bf16/fp16 tensor cores, fp32 without TF32) of common CUDA devices; the
 # first name fragment found in torch.cuda.get_device_name() wins
@@ -116,6 +115,9 @@ class TimedTrainStep:
 
 
 # ---------------------------------------------------------------------------- training
+PROFILED_STEPS = 3   # training steps under torch.profiler with --profile
+
+
 def bench_training(cfg, base_model, args, device, amp, memory):
     generator = torch.Generator().manual_seed(args.seed)
     batch = random_batch(cfg, args.batch, device, generator)
@@ -142,30 +144,9 @@ def bench_training(cfg, base_model, args, device, amp, memory):
                "fast_settings": {"channels_last": True, "amp": training_amp(amp, device),
                                  "compile": bool(args.compile), "fused_optimizer": True}}
     if args.profile > 0:
-        results["profile"] = {name: profile_step(step, device, args.profile) for name, step in steps.items()}
+        results["profile"] = {name: profile_top_ops(step, device, calls=PROFILED_STEPS, rows=args.profile)
+                              for name, step in steps.items()}
     return results
-
-
-PROFILED_STEPS = 3
-
-
-def profile_step(step, device, top):
-    """torch.profiler over PROFILED_STEPS calls of ``step``: the ``top`` operators by self time (CUDA
-    time on CUDA, else CPU time), each as {'name', 'ms_per_step', 'share', 'calls_per_step'}, and
-    'total_ms_per_step' (all operators' self time)."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as profiler:
-        for _ in range(PROFILED_STEPS):
-            step()
-        synchronize(device)
-    attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    events = [event for event in profiler.key_averages() if getattr(event, attribute) > 0]
-    total_us = sum(getattr(event, attribute) for event in events)
-    events.sort(key=lambda event: getattr(event, attribute), reverse=True)
-    return {"total_ms_per_step": total_us / 1e3 / PROFILED_STEPS,
-            "ops": [{"name": event.key, "ms_per_step": getattr(event, attribute) / 1e3 / PROFILED_STEPS,
-                     "share": getattr(event, attribute) / max(total_us, 1e-9),
-                     "calls_per_step": event.count / PROFILED_STEPS} for event in events[:top]]}
 
 
 # ---------------------------------------------------------------------------- inference

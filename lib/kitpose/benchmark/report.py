@@ -30,11 +30,11 @@ def print_report(report):
         print(f"  peak memory {train['peak_memory_mib']:.0f} MiB (both models and optimisers held); added by one "
               f"step: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in train["step_peak_increase_mib"].items()))
         for name, profiled in train.get("profile", {}).items():
-            print(f"  profile {name}: {profiled['total_ms_per_step']:.1f} ms of operator self time per step "
-                  f"under the profiler; top {len(profiled['ops'])}:")
-            for op in profiled["ops"]:
-                print(f"    {op['name']:<40} {op['ms_per_step']:8.2f} ms {100 * op['share']:5.1f}%"
-                      f"   {op['calls_per_step']:6.1f} calls")
+            print(f"  profile {name}: {profiled['total_ms_per_call']:.1f} ms of operator self time per step "
+                  f"under the profiler; top {len(profiled['rows'])}:")
+            for op in profiled["rows"]:
+                print(f"    {op['op']:<40} {op['self_ms_per_call']:8.2f} ms {100 * op['share']:5.1f}%"
+                      f"   {op['calls_per_call']:6.1f} calls")
         if report["device"] == "cpu" and train["fast_settings"]["channels_last"]:
             print("  note: on CPU, channels_last training is not bit-close to eager: PyTorch's CPU BatchNorm "
                   "computes batch statistics less precisely for channels_last (TRAIN.CHANNELS_LAST stays off)")

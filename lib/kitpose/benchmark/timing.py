@@ -123,8 +123,8 @@ class PeakMemory:
 def profile_top_ops(run, device, calls=2, rows=10):
     """torch.profiler over `calls` calls of `run`: the `rows` operators with the most self time on
     the device (CUDA) or, on the CPU, the most self CPU time, per call. Returns {'sort_by', 'calls',
-    'rows': [{'op', 'self_ms_per_call', 'share', 'calls_per_call'}], 'table'} ('table' is the
-    profiler's own printout of the same rows)."""
+    'total_ms_per_call' (every operator's self time), 'rows': [{'op', 'self_ms_per_call', 'share',
+    'calls_per_call'}], 'table'} ('table' is the profiler's own printout of the same rows)."""
     from torch.profiler import ProfilerActivity, profile
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -136,7 +136,7 @@ def profile_top_ops(run, device, calls=2, rows=10):
     averages = profiler.key_averages()
     total = sum(getattr(event, key) for event in averages) or 1.0
     top = sorted(averages, key=lambda event: getattr(event, key), reverse=True)[:rows]
-    return {"sort_by": key, "calls": calls,
+    return {"sort_by": key, "calls": calls, "total_ms_per_call": total / 1e3 / calls,
             "rows": [{"op": event.key, "self_ms_per_call": getattr(event, key) / 1e3 / calls,
                       "share": getattr(event, key) / total, "calls_per_call": event.count / calls}
                      for event in top],
