@@ -21,7 +21,9 @@ def parse_args(argv=None):
     parser.add_argument("--test", type=int, default=None, help="test images (default: as many as --val)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     parser.add_argument("--force", action="store_true", help="regenerate even when the same set exists")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+    # sched_getaffinity (the CPUs this process may use, e.g. under taskset) exists on Linux only
+    usable_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=usable_cpus,
                         help="rendering processes (default: the CPUs this process may use); the files do not "
                              "depend on it")
     return parser.parse_args(argv)
