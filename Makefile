@@ -13,18 +13,20 @@ install: $(STAMP)
 # The runtime dependencies are pyproject.toml's; torch==2.14.1/torchvision==0.29.1 install from
 # local disk on the project's machines. xtcocotools is built from source first (numpy and Cython
 # are its build tools): its wheel is compiled against numpy 1 and breaks under numpy 2.
-$(STAMP): requirements.txt pyproject.toml
+# constraints.txt holds numpy, OpenCV and SciPy to fixed versions, so that fresh clones repeat each
+# other's training numbers (README "What make demo does").
+$(STAMP): requirements.txt pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install -q "numpy>=1.24" "Cython>=3.0" "setuptools>=61" wheel
-	$(PY) -m pip install -q --no-binary xtcocotools --no-build-isolation "xtcocotools>=1.14"
-	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt "numpy>=1.24" "Cython>=3.0" "setuptools>=61" wheel
+	$(PY) -m pip install -q -c constraints.txt --no-binary xtcocotools --no-build-isolation "xtcocotools>=1.14"
+	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[test]"
 	touch $@
 
 # the interop group (sleap-io, movement; pyproject.toml) is part of what the tests cover
 install-interop: $(INTEROP_STAMP)
 
 $(INTEROP_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q --no-build-isolation -e '.[interop]'
+	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e '.[interop]'
 	touch $@
 
 test: install install-interop
@@ -33,7 +35,7 @@ test: install install-interop
 
 # optional: ONNX export and its parity tests
 install-onnx: install
-	$(PY) -m pip install -q --no-build-isolation -e ".[onnx]"
+	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[onnx]"
 
 test-onnx: install-onnx
 	$(PY) -m pytest -q -m onnx

@@ -11,7 +11,7 @@ import torch
 from kitpose.config import load_config
 from kitpose.models import build_model
 from kitpose.models.complexity import count_macs
-from kitpose.models.hrnet import BLOCKS, Bottleneck
+from kitpose.models.hrnet import BasicBlock, Bottleneck
 
 DEMO_CONFIG = "experiments/synthetic/kitpose_demo_cpu.yaml"
 
@@ -26,10 +26,7 @@ def test_demo_config_builds_a_small_kitpose(demo_cfg):
     layer1 = model.pre_feature.layer1
     stage1 = demo_cfg.MODEL.EXTRA.STAGE1
     assert len(layer1) == stage1.NUM_BLOCKS[0]
-    block = BLOCKS[stage1.BLOCK]
-    assert isinstance(layer1[-1], block)
-    last_conv = layer1[-1].conv3 if block is Bottleneck else layer1[-1].conv2
-    assert last_conv.out_channels == stage1.NUM_CHANNELS[0] * block.expansion
+    assert layer1[-1].conv3.out_channels == stage1.NUM_CHANNELS[0] * Bottleneck.expansion
     width, height = demo_cfg.MODEL.IMAGE_SIZE
     with torch.no_grad():
         out = model(torch.randn(2, 3, height, width))
@@ -53,13 +50,13 @@ def test_stage1_bad_values_are_named(demo_cfg, key, value, message):
         build_model(cfg)
 
 
-def test_stage1_bottleneck_block(demo_cfg):
+def test_stage1_basic_block(demo_cfg):
     cfg = demo_cfg.clone()
     cfg.defrost()
-    cfg.MODEL.EXTRA.STAGE1.BLOCK = "BOTTLENECK"
+    cfg.MODEL.EXTRA.STAGE1.BLOCK = "BASIC"
     cfg.MODEL.EXTRA.STAGE1.NUM_CHANNELS = [24]
     layer1 = build_model(cfg).pre_feature.layer1
-    assert isinstance(layer1[0], Bottleneck) and layer1[0].conv3.out_channels == 24 * Bottleneck.expansion
+    assert isinstance(layer1[0], BasicBlock) and layer1[0].conv2.out_channels == 24
 
 
 def _run_summary(repo_root, run_dir, min_ap):
