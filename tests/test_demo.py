@@ -1,6 +1,7 @@
 """`make demo`: its experiment YAML loads and builds a CPU-sized KITPose, the MODEL.EXTRA.STAGE1
 switch it relies on, and the report tools/demo_summary.py prints at the end."""
 import json
+import re
 import subprocess
 import sys
 import time
@@ -74,7 +75,11 @@ def test_demo_summary_reports_metrics_and_fails_below_target(repo_root, tmp_path
     passed = _run_summary(repo_root, tmp_path, 0.8)
     assert passed.returncode == 0, passed.stderr
     assert "| 0.812 | 0.990 |" in passed.stdout and "AP: 0.8125" in passed.stdout
-    assert "wall time: 2.1 min" in passed.stdout and "(1 files)" in passed.stdout
+    # the demo started 125 s before the call; the summary's own start-up (importing torch) adds
+    # seconds on a slow machine
+    wall = re.search(r"wall time: \d+\.\d min \((\d+) s\)", passed.stdout)
+    assert wall and 125 <= int(wall.group(1)) <= 125 + 60, passed.stdout
+    assert "(1 files)" in passed.stdout
     # the wall time is stated with the CPU it ran on and the precision its training took
     assert "machine: " in passed.stdout and "CPU training path: " in passed.stdout
     failed = _run_summary(repo_root, tmp_path, 0.9)

@@ -293,7 +293,8 @@ def test_training_fast_path_matches_eager_step(reference):
         maps.append(outputs.intermediate.detach())
         grads.append(model.pre_feature.conv1.weight.grad)
     torch.testing.assert_close(losses[1], losses[0], atol=0, rtol=1e-4)
-    torch.testing.assert_close(maps[1], maps[0], atol=ATOL, rtol=0)
+    # relative as well: on an AVX2-only CPU one of 43,520 map values (3.8) differed by 1.1e-4
+    torch.testing.assert_close(maps[1], maps[0], atol=ATOL, rtol=1e-4)
     # not 1e-4: PyTorch's CPU BatchNorm computes batch statistics less precisely for channels_last
     # input (about 20x the error of the contiguous kernel, measured against float64), and the
     # backward amplifies it to ~1% in the stem of this model; hence TRAIN.CHANNELS_LAST stays off by default
