@@ -3,6 +3,8 @@ PYTHON_BASE ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
+# every install into .venv goes through constraints.txt (see $(STAMP) below)
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
 INTEROP_STAMP := $(VENV)/.interop-stamp
 
@@ -17,16 +19,16 @@ install: $(STAMP)
 # other's training numbers (README "What make demo does").
 $(STAMP): requirements.txt pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt "numpy>=1.24" "Cython>=3.0" "setuptools>=61" wheel
-	$(PY) -m pip install -q -c constraints.txt --no-binary xtcocotools --no-build-isolation "xtcocotools>=1.14"
-	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[test]"
+	$(PIP_INSTALL) "numpy>=1.24" "Cython>=3.0" "setuptools>=61" wheel
+	$(PIP_INSTALL) --no-binary xtcocotools --no-build-isolation "xtcocotools>=1.14"
+	$(PIP_INSTALL) --no-build-isolation -e ".[test]"
 	touch $@
 
 # the interop group (sleap-io, movement; pyproject.toml) is part of what the tests cover
 install-interop: $(INTEROP_STAMP)
 
 $(INTEROP_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e '.[interop]'
+	$(PIP_INSTALL) --no-build-isolation -e '.[interop]'
 	touch $@
 
 test: install install-interop
@@ -35,7 +37,7 @@ test: install install-interop
 
 # optional: ONNX export and its parity tests
 install-onnx: install
-	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[onnx]"
+	$(PIP_INSTALL) --no-build-isolation -e ".[onnx]"
 
 test-onnx: install-onnx
 	$(PY) -m pytest -q -m onnx
