@@ -344,6 +344,17 @@ def test_training_amp_on_the_cpu(monkeypatch):
     hook.remove()
 
 
+def test_avx2_kernel_limit_shows_the_float32_training_path_on_any_cpu():
+    # README: these two variables make an AVX-512 CPU take (and log) the float32 path an AVX2-only CPU takes
+    code = ("import torch; from kitpose.runtime import amp; "
+            "print(amp.cpu_has_native_bf16()); print(amp.describe_training_amp('bf16', torch.device('cpu')))")
+    env = dict(SUBPROCESS_ENV, ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    lines = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines == ["False", "TRAIN.AMP bf16: this CPU has no native bfloat16 instructions (AVX-512 BF16 / AMX); "
+                              "training in float32"]
+
+
 def test_unknown_cutmix_weights_mode_stops_training_before_it_starts(data_root, tmp_path):
     cfg = tiny_config(data_root, tmp_path)
     cfg.defrost()
