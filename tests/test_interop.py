@@ -7,12 +7,14 @@ import logging
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from interop_support import AP10K, DLC_VIDEO, make_dlc_project, walking_animal, write_video
 from kitpose.engine import cli as engine_cli
 from kitpose.inference.cli import infer_main
 from kitpose.interop import InteropError
-from kitpose.interop.labels_in import import_labels, infer_flip_pairs, parse_pairs
+from kitpose.interop.cli import import_main
+from kitpose.interop.labels_in import BUILTIN_TEMPLATE, builtin_template, import_labels, infer_flip_pairs, parse_pairs
 from kitpose.interop.readback import read_back
 
 sio = pytest.importorskip("sleap_io")
@@ -100,6 +102,90 @@ def test_import_of_a_file_without_skeleton_is_an_error(tmp_path):
         import_labels(empty, tmp_path / "out")
     with pytest.raises(InteropError, match="no such file"):
         import_labels(tmp_path / "absent.slp", tmp_path / "out")
+
+
+def test_dlc_bodyparts_that_differ_from_config_yaml_are_an_error(tmp_path):
+    project = make_dlc_project(tmp_path / "p", num_images=4, defects=False)
+    config = project["root"] / "config.yaml"
+    listed = config.read_text()
+    config.write_text(listed.replace("- Nose\n", "", 1))              # the csv has a Nose column the config lacks
+    with pytest.raises(InteropError, match=r"CollectedData_tester.csv: not in config.yaml: Nose\. The keypoints "
+                       r"take config.yaml's order"):
+        import_labels(project["root"], tmp_path / "out")
+    config.write_text(listed.replace("- Nose\n", "- Nose\n- Chin\n", 1))   # and a bodypart the csv lacks
+    with pytest.raises(InteropError, match=r"CollectedData_tester.csv: missing from the csv: Chin"):
+        import_labels(project["root"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def _dlc_rows_blanked(project):
+    """Every labelled cell of the project's csv emptied: no frame has a label."""
+    lines = project["csv"].read_text().splitlines()
+    rows = [line.split(",") for line in lines[3:]]
+    project["csv"].write_text("\n".join(lines[:3] + [",".join([r[0]] + [""] * (len(r) - 1)) for r in rows]) + "\n")
+
+
+def test_an_import_with_nothing_usable_fails_and_writes_nothing(tmp_path, caplog):
+    project = make_dlc_project(tmp_path / "p", num_images=3, defects=False)
+    _dlc_rows_blanked(project)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.ERROR):
+        assert import_main([str(project["root"]), "--out", str(out)]) == 1
+    assert "no usable labelled frame left for training; nothing written" in caplog.text
+    assert "unlabelled frame(s) skipped" in caplog.text and "wrote" not in caplog.text
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["p"]     # no staging folder left
+
+
+def _image_files(out):
+    return sorted(str(p.relative_to(out / "images")) for p in (out / "images").rglob("*.png"))
+
+
+def test_import_refuses_a_used_out_and_overwrite_replaces_only_the_earlier_import(tmp_path, caplog):
+    first = make_dlc_project(tmp_path / "first", num_images=8, defects=False)
+    second = make_dlc_project(tmp_path / "second", num_images=4, seed=1, defects=False)
+    out = tmp_path / "synth"
+    assert import_main([str(first["root"]), "--out", str(out)]) == 0
+    assert len(_image_files(out)) == 8
+    meta = json.loads((out / "meta.json").read_text())
+    meta["sigmas"][0] = 0.031                                        # a hand edit the README suggests
+    (out / "meta.json").write_text(json.dumps(meta))
+    edited = (out / "meta.json").read_text()
+
+    with caplog.at_level(logging.ERROR):
+        assert import_main([str(second["root"]), "--out", str(out)]) == 1
+    assert f"--out {out}: not empty, holds an earlier import" in caplog.text and "--overwrite" in caplog.text
+    assert (out / "meta.json").read_text() == edited and len(_image_files(out)) == 8
+
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InteropError, match=r"also holds 1 file\(s\) the import did not write: notes.txt"):
+        import_labels(second["root"], out, overwrite=True)
+    assert (out / "meta.json").read_text() == edited and (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+
+    assert import_main([str(second["root"]), "--out", str(out), "--overwrite"]) == 0
+    images, _ = _annotations(out)
+    assert _image_files(out) == sorted(image["file_name"] for image in images.values())   # no old image left
+    assert len(images) == 4 and json.loads((out / "meta.json").read_text())["sigmas"] == [0.05] * 17
+    for image in images.values():                                    # the second project's pictures
+        np.testing.assert_array_equal(cv2.imread(str(out / "images" / image["file_name"])),
+                                      cv2.imread(str(second["root"] / "labeled-data" / image["file_name"])))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "second", "synth"]   # nothing left aside
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("x")
+    with pytest.raises(InteropError, match=r"--overwrite replaces only an earlier import.*data.csv"):
+        import_labels(second["root"], other, overwrite=True)
+
+
+def test_import_yaml_starts_from_the_packaged_template(imported):
+    _, report = imported
+    template = builtin_template()
+    assert template.is_file() and "kitpose" in str(template) and "experiments" not in str(template)
+    written = yaml.safe_load(open(report.yaml))
+    packaged = yaml.safe_load(template.read_text())
+    assert written["MODEL"]["EXTRA"] == packaged["MODEL"]["EXTRA"] and written["LOSS"] == packaged["LOSS"]
+    assert f"from the template {BUILTIN_TEMPLATE} (built in)" in open(report.yaml).read()
 
 
 def test_import_slp_with_video_frames(tmp_path):

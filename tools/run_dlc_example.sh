@@ -25,7 +25,8 @@ step() {
 }
 
 start_all=$SECONDS
-step "$PY" tools/import_labels.py "$PROJECT" --out "data/$NAME"
+# --overwrite: each run re-creates the example's own data/NAME (an earlier import there is replaced)
+step "$PY" tools/import_labels.py "$PROJECT" --out "data/$NAME" --overwrite
 step "$PY" tools/train.py --cfg "data/$NAME/$NAME.yaml"
 step "$PY" tools/test.py --cfg "data/$NAME/$NAME.yaml" TEST.MODEL_FILE "$RUN/final_state.pth" TEST.METRIC pck
 step "$PY" tools/test.py --cfg "data/$NAME/$NAME.yaml" TEST.MODEL_FILE "$RUN/final_state.pth" TEST.METRIC oks

@@ -21,11 +21,14 @@ annotations and writes results, so that each dataset behaves as its own publishe
 ``joint_weights`` are the weights that loader applies: AP-10K's and COCO's loaders carry a
 1.2 / 1.5 array but never apply it, so theirs are all 1. Other fields (e.g. "notes") are ignored.
 
-Built-in names ('ap10k', 'animalpose', 'ak', 'coco') resolve to ``datasets/meta/<name>.json``.
+Built-in names ('ap10k', 'animalpose', 'ak', 'coco') resolve to ``datasets/meta/<name>.json``, package
+data read with importlib.resources (so in any install, not only a checkout).
 Every id is 0-based. Anything inconsistent raises ``MetainfoError`` naming the file and the field.
 """
+import json
 import os
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -34,7 +37,6 @@ from kitpose.jsonio import read_json
 
 __all__ = ["DatasetMeta", "LoaderConventions", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
 
-META_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "meta")
 BUILTIN_METAINFO = ("ap10k", "animalpose", "ak", "coco")
 
 
@@ -94,8 +96,13 @@ class DatasetMeta:
         return self.loader.box
 
 
+def _builtin_metainfo(name):
+    return resources.files("kitpose.datasets") / "meta" / f"{name}.json"
+
+
 def builtin_metainfo_path(name):
-    return os.path.join(META_DIR, f"{name}.json")
+    """Where the built-in metainfo `name` is installed (a file path in an ordinary, unzipped install)."""
+    return str(_builtin_metainfo(name))
 
 
 def _id_pairs(data, field, num_keypoints, source):
@@ -233,8 +240,8 @@ def metainfo_from_dict(data, source):
 def load_metainfo(name_or_path):
     """DatasetMeta from a built-in name ('ap10k', 'animalpose', 'ak', 'coco') or a JSON file path."""
     if name_or_path in BUILTIN_METAINFO:
-        path = builtin_metainfo_path(name_or_path)
-    else:
-        path = str(name_or_path)
+        resource = _builtin_metainfo(name_or_path)
+        return metainfo_from_dict(json.loads(resource.read_text()), str(resource))
+    path = str(name_or_path)
     data = read_json(path, "metainfo file", f" (built-in names: {', '.join(BUILTIN_METAINFO)})", MetainfoError)
     return metainfo_from_dict(data, path)

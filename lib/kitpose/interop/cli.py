@@ -1,7 +1,9 @@
 """Command line of tools/import_labels.py (see kitpose.interop.labels_in for the conversion rules).
 
     python tools/import_labels.py SOURCE --out data/NAME/ [--val-fraction 0.2 --seed 0 | --val-source FILE]
-        [--images copy|link] [--flip-pairs 'a:b,...'|none] [--skeleton 'a-b,...'] [--sigma 0.05]
+        [--images copy|link] [--flip-pairs 'a:b,...'|none] [--skeleton 'a-b,...'] [--sigma 0.05] [--overwrite]
+
+(`kitpose-import-labels` when the package is installed.)
 
 SOURCE: a DeepLabCut project folder or its config.yaml, a SLEAP .slp, or any labels file sleap-io
 reads (--source-format names its format when the extension does not). A source that cannot be
@@ -14,8 +16,7 @@ import sys
 from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN
 
 from . import InteropError
-from .labels_in import (DEFAULT_SIGMA, DEFAULT_TEMPLATE, DEFAULT_TRAIN_SAMPLES, DEFAULT_VAL_FRACTION,
-                        import_labels)
+from .labels_in import BUILTIN_TEMPLATE, DEFAULT_SIGMA, DEFAULT_TRAIN_SAMPLES, DEFAULT_VAL_FRACTION, import_labels
 
 logger = logging.getLogger("import_labels")
 
@@ -26,7 +27,11 @@ def import_main(argv=None):
     parser = argparse.ArgumentParser(description="Labelled animals from DeepLabCut, SLEAP or any format sleap-io "
                                      "reads -> COCO train/val files, images, metainfo and a training YAML.")
     parser.add_argument("source", help="DeepLabCut project folder or config.yaml, SLEAP .slp, or another labels file")
-    parser.add_argument("--out", required=True, help="output folder, e.g. data/my_animals/")
+    parser.add_argument("--out", required=True, help="output folder, e.g. data/my_animals/ (absent or empty, "
+                        "or see --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the earlier import in --out (its "
+                        "meta.json with any hand edits, YAML, annotations and images); refused when --out "
+                        "holds files the import did not write")
     parser.add_argument("--name", default="", help="data set name: YAML and metainfo name (default: --out's name)")
     parser.add_argument("--source-format", default=None, help="sleap-io format name (coco, labelstudio, nwb, jabs, "
                         "ultralytics, analysis_h5, ...; default: from the file)")
@@ -45,8 +50,9 @@ def import_main(argv=None):
     parser.add_argument("--box-margin", type=float, default=DEFAULT_BOX_MARGIN,
                         help=f"box = labelled keypoints' extent + this x its longer side on each side "
                         f"(default {DEFAULT_BOX_MARGIN})")
-    parser.add_argument("--template", default=DEFAULT_TEMPLATE,
-                        help="YAML the written config starts from (default experiments/custom/kitpose_small_cpu.yaml)")
+    parser.add_argument("--template", default=None,
+                        help=f"YAML the written config starts from (default: the built-in {BUILTIN_TEMPLATE}, "
+                        "kitpose/interop/templates/, a small network trained from scratch on the CPU)")
     parser.add_argument("--train-samples", type=int, default=DEFAULT_TRAIN_SAMPLES,
                         help=f"TRAIN.END_EPOCH = this / training instances (default {DEFAULT_TRAIN_SAMPLES}, "
                         "with the default template about 5 minutes on 2 idle CPU cores, 8 when shared)")
@@ -57,12 +63,12 @@ def import_main(argv=None):
                                val_source=args.val_source, val_fraction=args.val_fraction, seed=args.seed,
                                images=args.images, flip_pairs=args.flip_pairs, skeleton=args.skeleton,
                                sigma=args.sigma, box_margin=args.box_margin, template=args.template,
-                               train_samples=args.train_samples)
+                               train_samples=args.train_samples, overwrite=args.overwrite)
     except InteropError as err:
         logger.error("%s", err)
         return 1
     print(report.summary(), flush=True)
-    print(f"train: python tools/train.py --cfg {report.yaml}", flush=True)
+    print(f"train: kitpose-train --cfg {report.yaml}   (in a checkout: python tools/train.py --cfg ...)", flush=True)
     return 0
 
 

@@ -15,6 +15,12 @@ and writes into ``out_dir``::
     <name>.yaml                           config for tools/train.py and tools/test.py
     import_report.json                    every skipped frame, instance and keypoint, by name
 
+Everything is written into a hidden folder beside ``out_dir`` and renamed into place at the end,
+so a failed import leaves no partial set and an earlier import stays whole until the new one is
+complete. A non-empty ``out_dir`` is refused unless `overwrite`; then it must hold only what an
+earlier import wrote (its report, meta.json, YAML, annotations and their images), which is
+replaced (hand edits to meta.json included) and never mixed with the new images.
+
 Conversion rules (nothing is guessed; everything left out is counted, named in the report and
 summarised in the log):
 
@@ -30,7 +36,9 @@ summarised in the log):
 - an image that is missing or cannot be decoded is skipped. Exception: in a DeepLabCut
   project a listed image that is missing is an error, because sleap-io then attaches the labels
   of the following images to the wrong pictures;
-- keypoint names and limbs come from the source's skeleton. A skeleton without limbs is
+- keypoint names and limbs come from the source's skeleton; a DeepLabCut project's keypoints keep
+  the order of its config.yaml ``bodyparts``, and a CollectedData csv whose bodyparts differ from
+  that list is an error naming them. A skeleton without limbs is
   reported (pictures then show points only); `skeleton` adds limbs ("a-b,b-c"). No skeleton
   (no keypoint names) is an error;
 - flip pairs are inferred from left/right names (``leftear``/``rightear``, ``L_Eye``/``R_Eye``,
@@ -49,9 +57,11 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 
 import cv2
 import numpy as np
@@ -59,20 +69,19 @@ import yaml
 
 from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN, keypoint_box
 from kitpose.datasets import metainfo_from_dict
-from kitpose.jsonio import write_json
+from kitpose.jsonio import read_json, write_json
 
 from . import InteropError, require_sleap_io
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ImportReport", "import_labels", "load_labels_source", "infer_flip_pairs", "parse_pairs",
-           "DEFAULT_SIGMA", "DEFAULT_VAL_FRACTION", "DEFAULT_TEMPLATE", "DEFAULT_TRAIN_SAMPLES"]
+           "DEFAULT_SIGMA", "DEFAULT_VAL_FRACTION", "DEFAULT_TRAIN_SAMPLES", "BUILTIN_TEMPLATE", "builtin_template"]
 
 DEFAULT_SIGMA = 0.05
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TRAIN_SAMPLES = 10000
-DEFAULT_TEMPLATE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
-                                                 "experiments", "custom", "kitpose_small_cpu.yaml"))
+BUILTIN_TEMPLATE = "kitpose_small_cpu.yaml"   # package data in kitpose/interop/templates/
 WARMUP_SHARE = 0.03     # of the schedule, in the written YAML
 NAMES_IN_LOG = 10        # a log line names at most this many items; the report names all
 
@@ -109,7 +118,8 @@ class ImportReport:
                             ("labelled keypoint(s) outside their image dropped", self.outside_keypoints),
                             ("instance(s) with < 2 labelled keypoints skipped (no box)", self.instances_without_box)):
             lines.append(f"{len(items)} {what}" + (f": {_first(items)}" if items else ""))
-        lines.append(f"wrote {self.meta} and {self.yaml} (details: import_report.json)")
+        if self.meta:
+            lines.append(f"wrote {self.meta} and {self.yaml} (details: import_report.json)")
         return "\n".join(lines)
 
 
@@ -122,6 +132,12 @@ def _pair_text(names, pairs, joiner):
     return ", ".join(f"{names[a]}{joiner}{names[b]}" for a, b in pairs)
 
 
+def builtin_template():
+    """The YAML the written config starts from unless `template` is given (importlib.resources: found in
+    any install of the package, not through a checkout)."""
+    return resources.files("kitpose.interop") / "templates" / BUILTIN_TEMPLATE
+
+
 # ---------------------------------------------------------------- reading the source
 def _dlc_config(source):
     if os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.yaml")):
@@ -131,33 +147,49 @@ def _dlc_config(source):
     return None
 
 
-def _dlc_listed_images(csv_path):
-    """Image paths (as written) of a DeepLabCut CollectedData csv: the first one to three columns
-    of its data rows (newer DeepLabCut versions split 'labeled-data/<video>/<image>' into three)."""
-    images = []
+def _dlc_csv_rows(csv_path):
+    """(bodyparts in column order, image paths as written) of a DeepLabCut CollectedData csv. The image
+    is the first one to three columns of a data row (newer DeepLabCut versions split
+    'labeled-data/<video>/<image>' into three)."""
+    bodyparts, images = [], []
     with open(csv_path, newline="") as f:
         for row in csv.reader(f):
-            if not row or row[0] in ("scorer", "individuals", "bodyparts", "coords"):
-                continue
-            images.append("/".join(row[:3]) if row[0] == "labeled-data" and len(row) > 2 else row[0])
-    return images
+            if row and row[0] == "bodyparts":
+                bodyparts = list(dict.fromkeys(cell for cell in row[1:] if cell))
+            elif row and row[0] not in ("scorer", "individuals", "coords"):
+                images.append("/".join(row[:3]) if row[0] == "labeled-data" and len(row) > 2 else row[0])
+    return bodyparts, images
 
 
-def _check_dlc_images(config_path):
-    """InteropError naming every image a DeepLabCut project's csv files list but that is missing."""
+def _check_dlc_project(config_path):
+    """InteropError naming every CollectedData csv whose bodyparts differ from config.yaml's list (sleap-io
+    would then order the keypoints by name), and every image the csv files list but that is missing."""
     project = os.path.dirname(os.path.abspath(config_path))
-    missing, listed = [], 0
+    config_parts = _dlc_bodyparts(config_path)
+    missing, differing, listed = [], [], 0
     labelled = os.path.join(project, "labeled-data")
     for folder in sorted(os.listdir(labelled)) if os.path.isdir(labelled) else []:
         for name in sorted(os.listdir(os.path.join(labelled, folder))):
             if not name.endswith(".csv"):
                 continue
             csv_path = os.path.join(labelled, folder, name)
-            for image in _dlc_listed_images(csv_path):
+            csv_parts, csv_images = _dlc_csv_rows(csv_path)
+            if config_parts is not None and set(csv_parts) != set(config_parts):
+                only_csv = [part for part in csv_parts if part not in config_parts]
+                only_config = [part for part in config_parts if part not in csv_parts]
+                notes = ([f"not in config.yaml: {', '.join(only_csv)}"] if only_csv else []) + \
+                    ([f"missing from the csv: {', '.join(only_config)}"] if only_config else [])
+                differing.append(f"{csv_path}: {'; '.join(notes)}")
+            for image in csv_images:
                 listed += 1
                 candidates = (os.path.join(project, image), os.path.join(os.path.dirname(csv_path), os.path.basename(image)))
                 if not any(os.path.isfile(path) for path in candidates):
                     missing.append(f"{image} (listed in {csv_path})")
+    if differing:
+        raise InteropError(
+            f"{config_path}: the bodyparts of {len(differing)} labelled csv file(s) differ from config.yaml's "
+            f"bodyparts ({', '.join(config_parts)}): {_first(differing)}. The keypoints take config.yaml's "
+            "order: list the same bodyparts in config.yaml and in every CollectedData csv")
     if missing:
         raise InteropError(
             f"{config_path}: {len(missing)} of {listed} labelled image(s) are missing: {_first(missing)}. sleap-io "
@@ -174,7 +206,7 @@ def load_labels_source(source, fmt=None):
     config = _dlc_config(source) if fmt in (None, "dlc", "dlc_project") else None
     try:
         if config is not None:
-            _check_dlc_images(config)
+            _check_dlc_project(config)
             return sio.load_dlc_project(config)
         if os.path.isdir(source) and fmt is None:
             raise InteropError(f"{source}: a folder without config.yaml; give a DeepLabCut project folder, "
@@ -244,7 +276,7 @@ def parse_pairs(text, names, joiner, what):
 
 
 def _dlc_bodyparts(source):
-    """The bodyparts list of a DeepLabCut project's config.yaml, or None."""
+    """The bodyparts list of a DeepLabCut project's config.yaml (the project folder or the file), or None."""
     config = _dlc_config(os.fspath(source))
     if config is None:
         return None
@@ -263,7 +295,10 @@ def _skeleton_facts(labels, source):
                            f"({', '.join(s.name or '?' for s in labels.skeletons)}); import one at a time")
     nodes = list(labels.skeletons[0].node_names)
     bodyparts = _dlc_bodyparts(source)
-    names = bodyparts if bodyparts is not None and sorted(bodyparts) == sorted(nodes) else nodes
+    if bodyparts is not None and sorted(bodyparts) != sorted(nodes):
+        raise InteropError(f"{source}: sleap-io read the keypoints {', '.join(nodes)}, config.yaml lists the "
+                           f"bodyparts {', '.join(bodyparts)}; they must be the same names")
+    names = nodes if bodyparts is None else bodyparts
     order = [nodes.index(name) for name in names]
     limbs = [[names.index(edge.source.name), names.index(edge.destination.name)]
              for edge in labels.skeletons[0].edges]
@@ -405,12 +440,29 @@ _ConfigDumper.add_representer(list, lambda dumper, data: dumper.represent_sequen
     "tag:yaml.org,2002:seq", data, flow_style=True))
 
 
-def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source):
+def _read_template(template):
+    """(config mapping, how the YAML header names it) of `template`, a YAML path, or the built-in one when None."""
+    if template is None:
+        text, label = builtin_template().read_text(), f"{BUILTIN_TEMPLATE} (built in)"
+    else:
+        label = os.fspath(template)
+        try:
+            with open(template) as f:
+                text = f.read()
+        except OSError as err:
+            raise InteropError(f"--template {template}: {err.strerror}") from None
     try:
-        with open(template) as f:
-            config = yaml.safe_load(f)
-    except OSError as err:
-        raise InteropError(f"--template {template}: {err.strerror}") from None
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise InteropError(f"--template {label}: not valid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise InteropError(f"--template {label}: expected a mapping of config keys, got {type(config).__name__}")
+    return config, label
+
+
+def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source):
+    """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT)."""
+    config, template_label = template
     config.setdefault("DATASET", {})
     config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
                               "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
@@ -422,25 +474,120 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
     epochs = max(1, math.ceil(train_samples / max(train_instances, 1)))
     config.setdefault("TRAIN", {})["END_EPOCH"] = epochs
     config["TRAIN"]["WARMUP_EPOCHS"] = round(WARMUP_SHARE * epochs, 3)
+    final_path = os.path.join(out_dir, os.path.basename(path))
     header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')},\n"
-              f"# from the template {os.path.relpath(template)}: DATASET points at this folder, MODEL.NUM_JOINTS "
+              f"# from the template {template_label}: DATASET points at this folder, MODEL.NUM_JOINTS "
               f"{num_keypoints}, MODEL.NUM_BP {model['NUM_BP']},\n"
               f"# TRAIN.END_EPOCH {epochs} = about {train_samples} samples of the {train_instances} training "
               f"instances (warmup {WARMUP_SHARE:.0%} of it), flip {'on' if flip else 'off (no left/right pairs)'}.\n"
-              f"# python tools/train.py --cfg {path}\n")
+              f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
     with open(path, "w") as f:
         f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
 
 
+# ---------------------------------------------------------------- the output folder
+def _files_under(folder):
+    """Relative paths ('/'-joined) of the files and symbolic links under `folder`."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        for entry in files + links:
+            found.append(os.path.relpath(os.path.join(root, entry), folder).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _import_outputs(folder):
+    """Relative paths of the files the import in `folder` wrote: import_report.json, meta.json, its
+    YAML, the annotation files and the images they list."""
+    report = read_json(os.path.join(folder, "import_report.json"), "import report", error_type=InteropError)
+    outputs = {"import_report.json", "meta.json", "annotations/train.json", "annotations/val.json"}
+    if isinstance(report, dict) and report.get("yaml"):
+        outputs.add(os.path.basename(report["yaml"]))
+    for split in ("train", "val"):
+        annotations = os.path.join(folder, "annotations", f"{split}.json")
+        data = read_json(annotations, "annotation file", error_type=InteropError) if os.path.isfile(annotations) else {}
+        listed = data.get("images") if isinstance(data, dict) else None
+        outputs.update(f"images/{image['file_name']}" for image in listed or []
+                       if isinstance(image, dict) and isinstance(image.get("file_name"), str))
+    return outputs
+
+
+def _check_out_dir(out_dir, overwrite):
+    """Refuse an `out_dir` that is not a folder, or not empty without `overwrite`, or that holds anything
+    an earlier import did not write (with `overwrite`, that earlier import is what gets replaced)."""
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise InteropError(f"--out {out_dir}: exists and is not a folder")
+    if not os.listdir(out_dir):
+        return
+    present = _files_under(out_dir)
+    holds_import = os.path.isfile(os.path.join(out_dir, "import_report.json"))
+    if not overwrite:
+        held = ("an earlier import (its meta.json, with any hand edits, YAML, annotations and images)"
+                if holds_import else f"{len(present)} file(s): {_first(present)}")
+        raise InteropError(f"--out {out_dir}: not empty, holds {held}; give --overwrite to replace an earlier "
+                           "import, or choose another --out")
+    if not holds_import:
+        raise InteropError(f"--out {out_dir}: --overwrite replaces only an earlier import, and this folder holds "
+                           f"no import_report.json but {len(present)} file(s): {_first(present)}")
+    foreign = sorted(set(present) - _import_outputs(out_dir))
+    if foreign:
+        raise InteropError(f"--out {out_dir}: --overwrite would replace the earlier import, but the folder also "
+                           f"holds {len(foreign)} file(s) the import did not write: {_first(foreign)}; move them "
+                           "away or choose another --out")
+
+
+def _remove_import(folder):
+    """Delete what the import in `folder` wrote, then its folders once empty; anything else stays (logged)."""
+    outputs = _import_outputs(folder)
+    for relative in _files_under(folder):
+        if relative in outputs:
+            os.remove(os.path.join(folder, relative))
+    for root, _, _ in os.walk(folder, topdown=False):
+        if not os.listdir(root):
+            os.rmdir(root)
+    if os.path.isdir(folder):
+        logger.warning("%s: kept, it holds files the earlier import did not write: %s", folder,
+                       _first(_files_under(folder)))
+
+
+def _hidden_sibling(target, what):
+    """An unused path '.<name>.<what>-<random>' beside `target`."""
+    while True:
+        path = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{what}-{secrets.token_hex(4)}")
+        if not os.path.lexists(path):
+            return path
+
+
+def _move_into_place(staging, out_dir):
+    """Rename the finished import `staging` to `out_dir`; an earlier import there is renamed aside first
+    (so one whole import is in place at every moment), then deleted."""
+    target = os.path.normpath(out_dir)
+    replaced = None
+    if os.path.isdir(target) and os.listdir(target):
+        replaced = _hidden_sibling(target, "replaced")
+        os.rename(target, replaced)
+    elif os.path.isdir(target):
+        os.rmdir(target)
+    os.rename(staging, target)
+    if replaced is not None:
+        _remove_import(replaced)
+
+
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
-                  box_margin=DEFAULT_BOX_MARGIN, template=DEFAULT_TEMPLATE, train_samples=DEFAULT_TRAIN_SAMPLES):
-    """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport."""
+                  box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=DEFAULT_TRAIN_SAMPLES,
+                  overwrite=False):
+    """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport.
+    `template`: the YAML the written config starts from (None: the built-in `builtin_template()`)."""
     if images not in ("copy", "link"):
         raise InteropError(f"images must be 'copy' or 'link', got {images!r}")
     if sigma <= 0:
         raise InteropError(f"--sigma must be > 0, got {sigma}")
     source, out_dir = os.fspath(source), os.fspath(out_dir)
+    _check_out_dir(out_dir, overwrite)
+    template = _read_template(template)
     labels = load_labels_source(source, fmt)
     names, limbs, order = _skeleton_facts(labels, source)
     name = name or os.path.basename(os.path.normpath(out_dir))
@@ -456,7 +603,7 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
     else:
         train, val = _split(frames, val_fraction, seed)
     if not train:
-        raise InteropError(f"{source}: no usable labelled frame left for training\n{report.summary()}")
+        raise InteropError(f"{source}: no usable labelled frame left for training; nothing written\n{report.summary()}")
 
     report.skeleton = limbs if skeleton is None else parse_pairs(skeleton, names, "-", "--skeleton")
     report.no_skeleton_limbs = not report.skeleton
@@ -467,31 +614,17 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
         raise InteropError(f"--flip-pairs: a keypoint is in more than one pair: "
                            f"{_pair_text(names, report.flip_pairs, ':')}")
 
-    os.makedirs(os.path.join(out_dir, "annotations"), exist_ok=True)
-    for file_name, path, image, _ in train + val:
-        _write_image(out_dir, file_name, path, image, images)
-    category = labels.skeletons[0].name or name
-    train_json, next_ids = _coco(train, names, report.skeleton, category, (1, 1))
-    val_json, _ = _coco(val, names, report.skeleton, category, next_ids)
-    for split, data in (("train", train_json), ("val", val_json)):
-        write_json(os.path.join(out_dir, "annotations", f"{split}.json"), data)
-    report.train_images, report.val_images = len(train_json["images"]), len(val_json["images"])
-    report.train_instances, report.val_instances = len(train_json["annotations"]), len(val_json["annotations"])
-
-    report.meta = os.path.join(out_dir, "meta.json")
-    meta = {"name": name, "keypoints": names, "flip_pairs": report.flip_pairs, "upper_body_ids": [],
-            "lower_body_ids": [], "skeleton": report.skeleton, "joint_weights": [1.0] * len(names),
-            "sigmas": [float(sigma)] * len(names),
-            "notes": (f"imported from {source} by tools/import_labels.py; flip pairs "
-                      f"{'inferred from left/right names' if flip_pairs is None else 'given'}; sigmas "
-                      f"{sigma} for every keypoint (a default, not measured); upper/lower body ids empty "
-                      "(half-body augmentation off)")}
-    metainfo_from_dict(meta, report.meta)  # what tools/train.py will read must hold together
-    write_json(report.meta, meta, indent=1)
-    report.yaml = os.path.join(out_dir, f"{name}.yaml")
-    _write_yaml(report.yaml, template, name, out_dir, len(names), report.flip_pairs, report.train_instances,
-                train_samples, source)
-    write_json(os.path.join(out_dir, "import_report.json"), asdict(report), indent=1)
+    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
+    staging = _hidden_sibling(os.path.abspath(out_dir), "importing")
+    os.mkdir(staging)   # with the user's umask, as out_dir would have been made
+    try:
+        _write_import(staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template,
+                      train_samples)
+        _check_out_dir(out_dir, overwrite)   # again: the folder may have changed while the import ran
+        _move_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if report.no_skeleton_limbs:
         logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
                        "'a-b,b-c' or in %s", source, report.meta)
@@ -499,3 +632,35 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
         logger.warning("%s: no left/right keypoint pairs found in %s: flip augmentation and flip test are off; "
                        "give --flip-pairs 'a:b,...' if some keypoints have sides", source, ", ".join(names))
     return report
+
+
+def _write_import(staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template,
+                  train_samples):
+    """Write images, annotations, meta.json, the YAML and import_report.json into `staging`; the paths
+    in the YAML and the report are those in `out_dir`, where `staging` is renamed to."""
+    names = report.keypoints
+    os.makedirs(os.path.join(staging, "annotations"))
+    for file_name, path, image, _ in train + val:
+        _write_image(staging, file_name, path, image, images)
+    category = labels.skeletons[0].name or name
+    train_json, next_ids = _coco(train, names, report.skeleton, category, (1, 1))
+    val_json, _ = _coco(val, names, report.skeleton, category, next_ids)
+    for split, data in (("train", train_json), ("val", val_json)):
+        write_json(os.path.join(staging, "annotations", f"{split}.json"), data)
+    report.train_images, report.val_images = len(train_json["images"]), len(val_json["images"])
+    report.train_instances, report.val_instances = len(train_json["annotations"]), len(val_json["annotations"])
+
+    report.meta = os.path.join(out_dir, "meta.json")
+    meta = {"name": name, "keypoints": names, "flip_pairs": report.flip_pairs, "upper_body_ids": [],
+            "lower_body_ids": [], "skeleton": report.skeleton, "joint_weights": [1.0] * len(names),
+            "sigmas": [float(sigma)] * len(names),
+            "notes": (f"imported from {report.source} by tools/import_labels.py; flip pairs "
+                      f"{'inferred from left/right names' if flip_pairs is None else 'given'}; sigmas "
+                      f"{sigma} for every keypoint (a default, not measured); upper/lower body ids empty "
+                      "(half-body augmentation off)")}
+    metainfo_from_dict(meta, report.meta)  # what tools/train.py will read must hold together
+    write_json(os.path.join(staging, "meta.json"), meta, indent=1)
+    report.yaml = os.path.join(out_dir, f"{name}.yaml")
+    _write_yaml(os.path.join(staging, f"{name}.yaml"), template, name, out_dir, len(names), report.flip_pairs,
+                report.train_instances, train_samples, report.source)
+    write_json(os.path.join(staging, "import_report.json"), asdict(report), indent=1)
