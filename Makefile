@@ -8,7 +8,7 @@ PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
 INTEROP_STAMP := $(VENV)/.interop-stamp
 
-.PHONY: install install-onnx install-interop test test-onnx demo dlc-example
+.PHONY: install install-onnx install-interop test test-slow test-onnx demo dlc-example
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ $(INTEROP_STAMP): $(STAMP) pyproject.toml
 
 test: install install-interop
 	$(PY) -m pytest -q
+
+# the tests marked slow, which `make test` leaves out: the wheel installed into a new venv runs
+# import_labels -> train -> test -> infer outside the checkout (tests/test_wheel.py, about 1-2 minutes)
+test-slow: install install-interop
+	$(PY) -m pytest -q -m slow
 
 
 # optional: ONNX export and its parity tests
