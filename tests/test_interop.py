@@ -162,7 +162,12 @@ def test_import_refuses_a_used_out_and_overwrite_replaces_only_the_earlier_impor
     assert (out / "meta.json").read_text() == edited and (out / "notes.txt").read_text() == "mine"
     (out / "notes.txt").unlink()
 
-    assert import_main([str(second["root"]), "--out", str(out), "--overwrite"]) == 0
+    interrupted = tmp_path / ".synth.importing-0badc0de"             # as a kill -9 during an import leaves it
+    interrupted.mkdir()
+    with caplog.at_level(logging.WARNING):
+        assert import_main([str(second["root"]), "--out", str(out), "--overwrite"]) == 0
+    assert ".synth.importing-0badc0de left by an interrupted import of synth" in caplog.text
+    interrupted.rmdir()
     images, _ = _annotations(out)
     assert _image_files(out) == sorted(image["file_name"] for image in images.values())   # no old image left
     assert len(images) == 4 and json.loads((out / "meta.json").read_text())["sigmas"] == [0.05] * 17

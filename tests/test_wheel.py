@@ -1,14 +1,17 @@
 """The package works installed from its wheel, away from the checkout: the wheel is built, installed
 without -e into a new virtual environment, and its console scripts import a DeepLabCut project,
-train one short epoch, test and predict, run from a folder outside the checkout.
+train one short epoch, test and predict, run from a folder outside the checkout (slow: about a
+minute). A fast test checks that the console scripts name the functions tools/*.py call.
 
 The new environment borrows the third-party packages (torch, sleap-io, ...) of the environment
 running the tests through a .pth line. A .pth line adds that site-packages folder to sys.path
 without running the .pth files inside it, so the editable install of kitpose there stays out:
 every kitpose module must come from the wheel.
 """
+import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,8 +23,6 @@ from pathlib import Path
 import pytest
 
 from interop_support import AP10K, DLC_VIDEO, make_dlc_project
-
-pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NUM_IMAGES = 10      # 8 train, 2 val (the import's default val fraction 0.2)
@@ -70,6 +71,19 @@ def _venv_with_wheel(folder, wheel, env):
     return python, venv / "bin", site_packages
 
 
+def test_console_scripts_call_what_the_tools_call():
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert len(scripts) == 6
+    for command, target in scripts.items():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
+        tool = REPO_ROOT / "tools" / f"{command.removeprefix('kitpose-').replace('-', '_')}.py"
+        calls = re.findall(r"^from (\S+) import (\w+)$", tool.read_text(), re.MULTILINE)
+        assert calls == [(module, function)], (tool, calls)
+
+
+@pytest.mark.slow
 def test_installed_wheel_imports_trains_tests_and_infers_outside_the_checkout(tmp_path):
     pytest.importorskip("sleap_io")
     timings = []

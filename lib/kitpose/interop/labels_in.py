@@ -575,6 +575,27 @@ def _move_into_place(staging, out_dir):
         _remove_import(replaced)
 
 
+def _write_in_place(out_dir, overwrite, write):
+    """write(folder) into a new hidden folder beside `out_dir`, then that folder renamed to `out_dir`
+    (`_move_into_place`); on any failure the new folder is deleted and `out_dir` is as it was."""
+    parent, base = os.path.split(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    unfinished = re.compile(rf"\.{re.escape(base)}\.(importing|replaced)-[0-9a-f]+")
+    left = sorted(entry for entry in os.listdir(parent) if unfinished.fullmatch(entry))
+    if left:
+        logger.warning("%s: %s left by an interrupted import of %s; delete them once no import runs there",
+                       parent, ", ".join(left), base)
+    staging = _hidden_sibling(os.path.abspath(out_dir), "importing")
+    os.mkdir(staging)   # with the user's umask, as out_dir would have been made
+    try:
+        write(staging)
+        _check_out_dir(out_dir, overwrite)   # again: the folder may have changed while the import ran
+        _move_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
                   box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=DEFAULT_TRAIN_SAMPLES,
@@ -603,7 +624,8 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
     else:
         train, val = _split(frames, val_fraction, seed)
     if not train:
-        raise InteropError(f"{source}: no usable labelled frame left for training; nothing written\n{report.summary()}")
+        raise InteropError(f"{source}: no usable labelled frame left for training; nothing written\n"
+                           f"{report.summary()}")
 
     report.skeleton = limbs if skeleton is None else parse_pairs(skeleton, names, "-", "--skeleton")
     report.no_skeleton_limbs = not report.skeleton
@@ -614,17 +636,8 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
         raise InteropError(f"--flip-pairs: a keypoint is in more than one pair: "
                            f"{_pair_text(names, report.flip_pairs, ':')}")
 
-    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
-    staging = _hidden_sibling(os.path.abspath(out_dir), "importing")
-    os.mkdir(staging)   # with the user's umask, as out_dir would have been made
-    try:
-        _write_import(staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template,
-                      train_samples)
-        _check_out_dir(out_dir, overwrite)   # again: the folder may have changed while the import ran
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    _write_in_place(out_dir, overwrite, lambda staging: _write_import(
+        staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template, train_samples))
     if report.no_skeleton_limbs:
         logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
                        "'a-b,b-c' or in %s", source, report.meta)
