@@ -211,9 +211,13 @@ def test_cli_maps_directories_to_config(tmp_path):
 
 
 # ------------------------------------------------------------------ end to end
-def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
+def test_train_checkpoint_test_end_to_end(data_root, tmp_path, capfd):
     cfg = tiny_config(data_root, tmp_path)
     summary = run_training(cfg)
+    # stderr is not a terminal here: progress comes as whole lines, not carriage-return redraws
+    console = capfd.readouterr().err
+    assert "\r" not in console
+    assert re.search(r"^epoch 1 \(of 2\): 100% \(3/3 batch, .* loss=", console, re.MULTILINE)
     out = run_output_dir(tmp_path)
     assert summary.output_dir == out and summary.epochs_run == 2
     for name in ("checkpoint.pth", "model_best.pth", "final_state.pth", "results/keypoints_val_results.json"):
@@ -238,6 +242,7 @@ def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                             env=SUBPROCESS_ENV)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "\r" not in result.stderr and re.search(r"^test: 100% \(1/1 batch", result.stderr, re.MULTILINE)
     assert "| Arch | AP |" in result.stdout
     assert "| Arch | AP |" not in result.stderr                       # the console shows the table once
     test_logs = list(out.glob("kitpose_tiny_cpu_*_test.log"))

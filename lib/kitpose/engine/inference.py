@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from torch.utils.data import DistributedSampler
-from tqdm import tqdm
 
 from kitpose.codecs import PIXEL_STD, HeatmapCodec
 from kitpose.evaluation import evaluate_topdown, evaluation_settings
+from kitpose.progress import progress
 from kitpose.runtime import config_flip_pairs, predict_heatmaps
 
 from .distributed import all_gather_objects
@@ -47,7 +47,7 @@ def run_inference(model, loader, cfg, context, amp="none", channels_last=False, 
     codec = HeatmapCodec.from_config(cfg)
     flip_pairs = config_flip_pairs(cfg, loader.dataset.meta)
     preds, boxes, image_ids, ann_ids, bbox_ids, image_files = [], [], [], [], [], []
-    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not context.is_main)
+    bar = progress(loader, desc=desc, unit="batch", disable=not context.is_main)
     for images, _target, _target_weight, meta in bar:
         heatmaps = predict_heatmaps(model, images.to(device, non_blocking=True), flip_pairs,
                                     cfg.TEST.SHIFT_HEATMAP, amp, channels_last)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 from tensorboardX import SummaryWriter
-from tqdm import tqdm
 
 from kitpose.datasets import build_dataset
 from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
 from kitpose.models import CheckpointError, atomic_save, build_model, count_parameters, unwrap_model
+from kitpose.progress import progress
 from kitpose.runtime import autocast_context, describe_training_amp, prepare_for_training, training_amp
 
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
@@ -102,8 +102,8 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
     model.train()
     num_iterations = len(loader)
     sums, count = {}, 0
-    bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
-               disable=not context.is_main)
+    bar = progress(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", unit="batch",
+                   disable=not context.is_main)
     tick = time.time()
     for iteration, (images, target, target_weight, _meta) in enumerate(bar):
         data_time = time.time() - tick

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from kitpose.jsonio import write_json
+from kitpose.progress import progress
 from kitpose.vis.draw import draw_instances
 
 logger = logging.getLogger(__name__)
@@ -235,8 +235,8 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
         video = _VideoWriter(os.path.join(out_dir, f"{stem}.mp4"), source.fps)
     records = []
     exports = _export_collector(formats, predictor, source)
-    bar = tqdm(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
-               dynamic_ncols=True, disable=not show_progress)
+    bar = progress(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
+                   disable=not show_progress, leave=True)
     boxes_of = _box_lookup(detections, detector, is_video, summary)
     predicted = (_tracked(tracker, source, boxes_of, summary, bar) if tracker is not None
                  else _batched(predictor, source, boxes_of, is_video, summary, bar))
