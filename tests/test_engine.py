@@ -16,10 +16,10 @@ from engine_support import (REPO_ROOT, SUBPROCESS_ENV, TINY_CONFIG, make_tiny_da
                             tiny_opts)
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
-from kitpose.engine import build_optimizer, build_scheduler, lr_factor, read_training_state, run_inference, run_training
+from kitpose.engine import build_optimizer, build_scheduler, lr_factor, predict_dataset, read_training_state, run_training
 from kitpose.engine.cli import config_from_args, parse_args, train_main
 from kitpose.engine.distributed import build_loader, init_run_context
-from kitpose.engine.inference import evaluate_predictions
+from kitpose.engine.validation import evaluate_predictions
 from kitpose.engine.trainer import NonFiniteLossError
 from kitpose.models import ModelOutput, atomic_save, build_model, load_checkpoint
 from kitpose.runtime import fuse_batchnorm, predict_heatmaps
@@ -186,7 +186,7 @@ def test_inference_decodes_perfect_heatmaps_to_high_ap(data_root, tmp_path):
     targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
     context = init_run_context(cfg)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context)
+    predictions = predict_dataset(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context)
     assert predictions.preds.shape == (len(dataset), 17, 3)
     np.testing.assert_array_equal(predictions.ann_ids, dataset.ann_ids)
     np.testing.assert_allclose(predictions.boxes[:, :2], dataset.centers)

@@ -17,7 +17,7 @@ from kitpose.vis.draw import draw_instances
 
 from .checkpoint import FINAL_NAME
 from .distributed import build_loader, describe, run_phase
-from .inference import evaluate_predictions, run_inference
+from .validation import evaluate_predictions, predict_dataset
 from .logging_setup import FILE_ONLY
 from .seeding import configure_cudnn
 
@@ -67,7 +67,7 @@ def _test(cfg, context, dirs):
 
     dataset = build_dataset(cfg, is_train=False)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(model, loader, cfg, context, amp=cfg.TEST.AMP,
+    predictions = predict_dataset(model, loader, cfg, context, amp=cfg.TEST.AMP,
                                 channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
     if not context.is_main:
         return None

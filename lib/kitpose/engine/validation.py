@@ -1,4 +1,5 @@
-"""Top-down inference over a loader: prediction (kitpose.runtime), decoding, gathering across ranks."""
+"""Validation and testing over a loader: every instance predicted (kitpose.runtime), decoded and
+gathered across ranks (`predict_dataset`), then evaluated (`evaluate_predictions`)."""
 import logging
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ def _dataset_order(loader):
     return None
 
 
-def run_inference(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
+def predict_dataset(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
     """Predict every instance of `loader.dataset` (flip test with its metainfo's flip pairs when
     TEST.FLIP_TEST); under DDP each rank runs its shard and all ranks receive the merged Predictions."""
     model.eval()
