@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import BOX_PADDING, PIXEL_STD
+from kitpose.codecs import box_corners
 from kitpose.datasets import build_dataset
 from kitpose.evaluation import format_metrics_table
 from kitpose.jsonio import write_json
@@ -40,8 +40,7 @@ def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
             logger.warning("cannot read %s for drawing; skipped", image_file)
             continue
         boxes = predictions.boxes[members]
-        half_size = boxes[:, 2:4] * PIXEL_STD / BOX_PADDING / 2.0
-        corners = np.concatenate([boxes[:, :2] - half_size, boxes[:, :2] + half_size], axis=1)
+        corners = box_corners(boxes[:, :2], boxes[:, 2:4])
         canvas = draw_instances(image, predictions.preds[members], meta.skeleton, score_thr, corners)
         target = Path(out_dir) / f"{image_id}_{Path(image_file).stem}.jpg"
         cv2.imwrite(str(target), canvas)

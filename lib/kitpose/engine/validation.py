@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import DistributedSampler
 
-from kitpose.codecs import PIXEL_STD, HeatmapCodec
+from kitpose.codecs import HeatmapCodec, box_area
 from kitpose.evaluation import evaluate_topdown, evaluation_settings
 from kitpose.progress import progress
 from kitpose.runtime import config_flip_pairs, predict_heatmaps
@@ -56,9 +56,8 @@ def predict_dataset(model, loader, cfg, context, amp="none", channels_last=False
         scales = meta["scale"].numpy()
         coords, maxvals = codec.decode(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals], axis=2).astype(np.float32))
-        area = np.prod(scales * PIXEL_STD, axis=1)
         scores = meta["score"].numpy().astype(np.float64)
-        boxes.append(np.column_stack([centers, scales, area, scores]).astype(np.float64))
+        boxes.append(np.column_stack([centers, scales, box_area(scales), scores]).astype(np.float64))
         image_ids.append(meta["image_id"].numpy().astype(np.int64))
         ann_ids.append(meta["ann_id"].numpy().astype(np.int64))
         bbox_ids.append(meta["bbox_id"].numpy().astype(np.int64))

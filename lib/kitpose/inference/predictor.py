@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import PIXEL_STD, BoxConvention, HeatmapCodec
+from kitpose.codecs import BoxConvention, HeatmapCodec, box_area
 from kitpose.datasets import config_metainfo
 from kitpose.datasets.transforms import normalize_image
 from kitpose.evaluation import instance_scores, oks_nms, soft_oks_nms
@@ -152,7 +152,7 @@ class PosePredictor:
         keypoints = np.concatenate([coords, maxvals], axis=2).astype(np.float32)
         box_scores = np.concatenate(all_scores)
         scores = instance_scores(maxvals[..., 0], box_scores, self.cfg.TEST.IN_VIS_THRE).astype(np.float32)
-        areas = np.prod(scales * PIXEL_STD, axis=1)
+        areas = box_area(scales)
         boxes, categories = np.concatenate(all_boxes), np.concatenate(all_categories)
         results = []
         for index in range(len(requests)):
