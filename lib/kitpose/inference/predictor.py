@@ -18,7 +18,7 @@ import torch
 from kitpose.codecs import BoxConvention, HeatmapCodec, box_area
 from kitpose.datasets import config_metainfo
 from kitpose.datasets.transforms import normalize_image
-from kitpose.evaluation import instance_scores, oks_nms, soft_oks_nms
+from kitpose.evaluation import image_oks_nms, instance_scores
 from kitpose.models import build_model, load_model_file
 from kitpose.runtime import autocast_context, config_flip_pairs, predict_heatmaps, prepare_for_inference
 
@@ -157,18 +157,11 @@ class PosePredictor:
         results = []
         for index in range(len(requests)):
             members = np.flatnonzero(owners == index)
-            kept = members[self._nms(keypoints[members], scores[members], areas[members])]
+            kept = members[image_oks_nms(keypoints[members], scores[members], areas[members], self.meta.sigmas,
+                                         self.cfg.TEST.OKS_THRE, self.cfg.TEST.SOFT_NMS)]
             results.append(PoseInstances(keypoints[kept], boxes[kept], box_scores[kept], scores[kept],
                                          categories[kept]))
         return results
-
-    def _nms(self, keypoints, scores, areas):
-        """Indices kept by (soft) OKS-NMS at TEST.OKS_THRE, best score first."""
-        if len(keypoints) < 2:
-            return np.arange(len(keypoints))
-        suppress = soft_oks_nms if self.cfg.TEST.SOFT_NMS else oks_nms
-        instances = [{"keypoints": k, "score": s, "area": a} for k, s, a in zip(keypoints, scores, areas)]
-        return np.asarray(suppress(instances, self.cfg.TEST.OKS_THRE, self.meta.sigmas), dtype=np.int64)
 
     @torch.no_grad()
     def forward(self, inputs):
