@@ -210,6 +210,18 @@ def test_cli_maps_directories_to_config(tmp_path):
     assert (cfg.OUTPUT_DIR, cfg.LOG_DIR, cfg.DATA_DIR, cfg.TRAIN.LR) == ("m", "l", "d", 0.5)
 
 
+def test_run_phase_tears_the_run_down_when_its_block_raises(data_root, tmp_path, monkeypatch):
+    import kitpose.engine.distributed as distributed
+    cleaned = []
+    monkeypatch.setattr(distributed, "cleanup", cleaned.append)
+    with pytest.raises(RuntimeError, match="inside the run"):
+        with distributed.run_phase(tiny_config(data_root, tmp_path), "test") as (context, dirs):
+            assert context.is_main and dirs.output_dir == run_output_dir(tmp_path) and dirs.output_dir.is_dir()
+            raise RuntimeError("inside the run")
+    assert cleaned == [context]
+    assert list(dirs.output_dir.glob("kitpose_tiny_cpu_*_test.log"))
+
+
 # ------------------------------------------------------------------ end to end
 def test_train_checkpoint_test_end_to_end(data_root, tmp_path, capfd):
     cfg = tiny_config(data_root, tmp_path)

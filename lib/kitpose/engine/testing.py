@@ -51,7 +51,8 @@ def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
 
 def run_test(cfg):
     """tools/test.py: metrics dict of the checkpoint TEST.MODEL_FILE (default: the run's final_state.pth)."""
-    return run_phase(cfg, "test", _test)
+    with run_phase(cfg, "test") as (context, dirs):
+        return _test(cfg, context, dirs)
 
 
 def _test(cfg, context, dirs):

@@ -175,7 +175,8 @@ def _write_validation(writer, name_values, epoch):
 
 def run_training(cfg):
     """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
-    return run_phase(cfg, "train", _train)
+    with run_phase(cfg, "train") as (context, dirs):
+        return _train(cfg, context, dirs)
 
 
 def _train(cfg, context, dirs):
