@@ -16,7 +16,8 @@ from engine_support import (REPO_ROOT, SUBPROCESS_ENV, TINY_CONFIG, make_tiny_da
                             tiny_opts)
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
-from kitpose.engine import build_optimizer, build_scheduler, lr_factor, predict_dataset, read_training_state, run_training
+from kitpose.engine import (build_optimizer, build_scheduler, lr_factor, predict_dataset, read_training_state,
+                            run_training)
 from kitpose.engine.cli import config_from_args, parse_args, train_main
 from kitpose.engine.distributed import build_loader, init_run_context
 from kitpose.engine.validation import evaluate_predictions
@@ -223,9 +224,22 @@ def test_run_phase_tears_the_run_down_when_its_block_raises(data_root, tmp_path,
 
 
 # ------------------------------------------------------------------ end to end
-def test_train_checkpoint_test_end_to_end(data_root, tmp_path, capfd):
+def test_train_checkpoint_test_end_to_end(data_root, tmp_path, capfd, monkeypatch):
+    import kitpose.datasets as datasets
+    from kitpose.codecs import HeatmapCodec
+    built = {"metainfo": 0, "codec": 0}
+
+    def counted(kind, build):
+        def wrapper(*args, **kwargs):
+            built[kind] += 1
+            return build(*args, **kwargs)
+        return wrapper
+    monkeypatch.setattr(datasets, "load_metainfo", counted("metainfo", datasets.load_metainfo))
+    monkeypatch.setattr(HeatmapCodec, "from_config", classmethod(counted("codec", HeatmapCodec.from_config.__func__)))
     cfg = tiny_config(data_root, tmp_path)
     summary = run_training(cfg)
+    # the metainfo is read and the codec built once for the run, not once per dataset
+    assert built == {"metainfo": 1, "codec": 1}
     # stderr is not a terminal here: progress comes as whole lines, not carriage-return redraws
     console = capfd.readouterr().err
     assert "\r" not in console

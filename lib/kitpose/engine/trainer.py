@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from tensorboardX import SummaryWriter
 
-from kitpose.datasets import build_dataset
+from kitpose.codecs import HeatmapCodec
+from kitpose.datasets import build_dataset, config_metainfo
 from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
 from kitpose.models import CheckpointError, atomic_save, build_model, count_parameters, unwrap_model
@@ -198,8 +199,9 @@ def _train(cfg, context, dirs):
     train_model = prepare_for_training(model, cfg, context.device)
     criterion = build_criterion(cfg).to(context.device)
 
-    train_dataset = build_dataset(cfg, is_train=True)
-    valid_dataset = build_dataset(cfg, is_train=False)
+    meta, codec = config_metainfo(cfg), HeatmapCodec.from_config(cfg)
+    train_dataset = build_dataset(cfg, is_train=True, meta=meta, codec=codec)
+    valid_dataset = build_dataset(cfg, is_train=False, meta=meta, codec=codec)
     train_loader = build_loader(train_dataset, cfg, context, is_train=True)
     valid_loader = build_loader(valid_dataset, cfg, context, is_train=False)
     logger.info("%d training instances (%d iterations per epoch on this process), %d validation instances",

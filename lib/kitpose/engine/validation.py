@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import DistributedSampler
 
-from kitpose.codecs import HeatmapCodec, box_area
+from kitpose.codecs import box_area
 from kitpose.evaluation import evaluate_topdown, evaluation_settings
 from kitpose.progress import progress
 from kitpose.runtime import config_flip_pairs, predict_heatmaps
@@ -42,10 +42,11 @@ def _dataset_order(loader):
 
 def predict_dataset(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
     """Predict every instance of `loader.dataset` (flip test with its metainfo's flip pairs when
-    TEST.FLIP_TEST); under DDP each rank runs its shard and all ranks receive the merged Predictions."""
+    TEST.FLIP_TEST; decoded by its codec); under DDP each rank runs its shard and all ranks receive the
+    merged Predictions."""
     model.eval()
     device = context.device
-    codec = HeatmapCodec.from_config(cfg)
+    codec = loader.dataset.codec
     flip_pairs = config_flip_pairs(cfg, loader.dataset.meta)
     preds, boxes, image_ids, ann_ids, bbox_ids, image_files = [], [], [], [], [], []
     bar = progress(loader, desc=desc, unit="batch", disable=not context.is_main)
