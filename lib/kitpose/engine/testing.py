@@ -17,9 +17,9 @@ from kitpose.vis.draw import draw_instances
 
 from .checkpoint import FINAL_NAME
 from .distributed import build_loader, describe, run_phase
-from .validation import evaluate_predictions, predict_dataset
 from .logging_setup import FILE_ONLY
 from .seeding import configure_cudnn
+from .validation import evaluate_predictions, predict_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _test(cfg, context, dirs):
     dataset = build_dataset(cfg, is_train=False)
     loader = build_loader(dataset, cfg, context, is_train=False)
     predictions = predict_dataset(model, loader, cfg, context, amp=cfg.TEST.AMP,
-                                channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
+                                  channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
     if not context.is_main:
         return None
     name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir, cfg)

@@ -20,9 +20,9 @@ from kitpose.runtime import autocast_context, describe_training_amp, prepare_for
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
 from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
                           wrap_model)
-from .validation import evaluate_predictions, predict_dataset
 from .optim import build_optimizer, build_scheduler
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
+from .validation import evaluate_predictions, predict_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -252,8 +252,8 @@ def _train(cfg, context, dirs):
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
                 broadcast_buffers(valid_model, context)
                 predictions = predict_dataset(valid_model, valid_loader, cfg, context,
-                                            amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
-                                            desc=f"validate epoch {epoch}")
+                                              amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
+                                              desc=f"validate epoch {epoch}")
                 if context.is_main:
                     name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
                     last_perf = float(perf)

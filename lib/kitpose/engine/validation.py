@@ -88,7 +88,7 @@ def _merge_shards(shards, size):
             merged.image_files[index] = name
         filled[order] = True
     if not filled.all():
-        raise RuntimeError(f"distributed inference missed {int((~filled).sum())} of {size} instances")
+        raise RuntimeError(f"distributed prediction missed {int((~filled).sum())} of {size} instances")
     return merged
 
 
