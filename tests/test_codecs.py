@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from kitpose.codecs import (BoxConvention, affine_transform_points, box_to_center_scale, clean_boxes, dark_refine,
-                            flip_back, fliplr_joints, fuse_flip_heatmaps, generate_gaussian_targets,
-                            get_affine_transform, get_final_preds, get_max_preds, transform_preds)
+from kitpose.codecs import (BoxConvention, HeatmapCodec, affine_transform_points, box_area, box_corners,
+                            box_to_center_scale, clean_boxes, dark_refine, flip_back, fliplr_joints,
+                            fuse_flip_heatmaps, generate_gaussian_targets, get_affine_transform, get_final_preds,
+                            get_max_preds, transform_preds, xywh_to_corners)
 
 
 # ------------------------------------------------------------------ affine
@@ -57,6 +58,32 @@ def test_box_to_center_scale_aspect_fix_and_conventions():
     np.testing.assert_allclose(scale, [0.5, 0.5])
     center, _ = box_to_center_scale([10, 20, 100, 50], 1.0, BoxConvention(center_minus_one=True))
     np.testing.assert_allclose(center, [59.5, 44.5])
+
+
+def test_box_area_and_corners_undo_center_scale():
+    center, scale = box_to_center_scale([10, 20, 100, 50], aspect_ratio=1.0)
+    # the padded, aspect-fixed box: 125 x 125 px
+    assert box_area(scale) == pytest.approx(125.0 * 125.0) and box_area(scale).dtype == np.float32
+    np.testing.assert_allclose(box_corners(center, scale), [10.0, -5.0, 110.0, 95.0], rtol=1e-6)
+    centers, scales = np.array([center, center + 5]), np.array([scale, 2 * scale])
+    np.testing.assert_array_equal(box_area(scales), [box_area(scale), box_area(2 * scale)])
+    np.testing.assert_allclose(box_corners(centers, scales)[1], [-35.0, -50.0, 165.0, 150.0], rtol=1e-6)
+    np.testing.assert_array_equal(xywh_to_corners([[1, 2, 3, 4], [0.5, 0, 1, 1]]), [[1, 2, 4, 6], [0.5, 0, 1.5, 1]])
+
+
+def test_encode_names_its_outputs():
+    codec = HeatmapCodec((64, 64), (16, 16), 1.0)
+    joints = np.array([[32.0, 16.0, 1.0], [7.0, 9.0, 0.0]])
+    center, scale = box_to_center_scale([0, 0, 64, 64], 1.0, padding=1.0)
+    encoded = codec.encode(joints, center, scale)
+    assert encoded._fields == ("input_joints", "heatmap_joints", "target", "target_weight")
+    # the published crop: box centre (32, 32) -> (31.5, 31.5), zoom 63 / 63 on the input, 15 / 63 on the heatmap
+    np.testing.assert_allclose(encoded.input_joints[0], [31.5, 15.5, 1.0], atol=1e-4)
+    np.testing.assert_array_equal(encoded.input_joints[1], joints[1])          # invisible: as given
+    np.testing.assert_allclose(encoded.heatmap_joints[0], [7.5, (16.0 - 32.0) * 15 / 63 + 7.5], atol=1e-4)
+    assert encoded.target.shape == (2, 16, 16) and encoded.target.dtype == np.float32
+    np.testing.assert_array_equal(encoded.target_weight[:, 0], [1.0, 0.0])
+    assert not encoded.target[1].any()
 
 
 def test_clean_boxes_per_convention():

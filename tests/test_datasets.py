@@ -8,9 +8,9 @@ import torch
 
 from kitpose.codecs import affine_transform_points, box_to_center_scale, get_affine_transform
 from kitpose.config import load_config
-from kitpose.datasets import BUILTIN_METAINFO, MetainfoError, build_dataset, load_metainfo
+from kitpose.datasets import BUILTIN_METAINFO, DatasetLayout, MetainfoError, build_dataset, dataset_paths, load_metainfo
 from kitpose.datasets.transforms import TopDownAugmentation, normalize_image, read_image
-from tiny_coco import tiny_metainfo
+from tiny_coco import make_tiny_dataset, tiny_metainfo
 
 META_FIELDS = ("keypoints", "flip_pairs", "upper_body_ids", "lower_body_ids", "skeleton")
 
@@ -64,6 +64,58 @@ def test_metainfo_missing_field_and_file(tmp_path):
         load_metainfo(str(path))
     with pytest.raises(FileNotFoundError, match="nowhere.json"):
         load_metainfo(str(tmp_path / "nowhere.json"))
+
+
+def test_folder_layouts_and_detection_categories_come_from_the_metainfo(tmp_path):
+    assert {name: load_metainfo(name).layout for name in BUILTIN_METAINFO} == {
+        "ap10k": DatasetLayout("annotations/ap10k-{set}-split1.json", "data"),
+        "animalpose": DatasetLayout("annotations/animalpose_{set}.json", ""),
+        "ak": DatasetLayout("annotation/ak_P3_mammal/{set}.json", "dataset"),
+        "coco": DatasetLayout("annotations/person_keypoints_{set}.json", "images/{set}"),
+    }
+    assert {name: load_metainfo(name).loader.detection_categories for name in BUILTIN_METAINFO} == {
+        "ap10k": (), "animalpose": (), "ak": (), "coco": (1,)}
+
+    # a metainfo file with its own layout places the files of any non-custom dataset
+    (tmp_path / "meta.json").write_text(json.dumps(tiny_metainfo(
+        4, layout={"annotations": "labels/{set}.json", "images": "frames/{set}"})))
+    opts = ["DATASET.ROOT", str(tmp_path), "DATASET.META", "meta.json", "MODEL.NUM_JOINTS", "4"]
+    ann_file, image_dir, source, _ = dataset_paths(load_config(None, opts), is_train=True)
+    assert (ann_file, image_dir, source) == (str(tmp_path / "labels" / "train.json"),
+                                             str(tmp_path / "frames" / "train"), str(tmp_path / "meta.json"))
+    # one without a layout needs the annotation file named
+    (tmp_path / "meta.json").write_text(json.dumps(tiny_metainfo(4)))
+    with pytest.raises(ValueError, match=r"meta.json has no 'layout', so DATASET.DATASET 'ap10k' needs "
+                                         r"DATASET.TEST_ANN"):
+        dataset_paths(load_config(None, opts), is_train=False)
+    with pytest.raises(ValueError, match=r"unknown DATASET.DATASET 'ap10'; .*'custom'"):
+        dataset_paths(load_config(None, ["DATASET.DATASET", "ap10"]), is_train=True)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("layout", {"annotations": "a.json"}, "field 'layout' must be an object"),
+    ("layout", {"annotations": "", "images": ""}, "field 'layout' must be an object"),
+    ("loader", {"detection_categories": [1, "2"]}, "'loader.detection_categories' must be a list of integer ids"),
+])
+def test_bad_layout_or_detection_categories_name_the_field(tmp_path, field, value, message):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(tiny_metainfo(4, **{field: value})))
+    with pytest.raises(MetainfoError, match=message) as err:
+        load_metainfo(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_detector_boxes_of_other_categories_follow_the_metainfo(tmp_path):
+    make_tiny_dataset(tmp_path, 4)
+    boxes = [{"image_id": 1, "category_id": 1, "bbox": [10, 12, 50, 40], "score": 0.9},
+             {"image_id": 2, "category_id": 2, "bbox": [20, 8, 60, 64], "score": 0.8}]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    opts = ["DATASET.DATASET", "custom", "DATASET.ROOT", str(tmp_path), "DATASET.META", "meta.json",
+            "DATASET.TEST_ANN", "annotations/train.json", "DATASET.IMAGE_DIR", "images", "MODEL.NUM_JOINTS", "4",
+            "TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(tmp_path / "boxes.json")]
+    for categories, kept in (([], [1, 2]), ([1], [1]), ([2, 3], [2])):
+        (tmp_path / "meta.json").write_text(json.dumps(tiny_metainfo(4, loader={"detection_categories": categories})))
+        assert build_dataset(load_config(None, opts), is_train=False).image_ids.tolist() == kept
 
 
 # ---------------------------------------------------------------- real samples

@@ -16,10 +16,11 @@ from engine_support import (REPO_ROOT, SUBPROCESS_ENV, TINY_CONFIG, make_tiny_da
                             tiny_opts)
 from kitpose.config import load_config
 from kitpose.datasets import build_dataset
-from kitpose.engine import build_optimizer, build_scheduler, lr_factor, read_training_state, run_inference, run_training
+from kitpose.engine import (build_optimizer, build_scheduler, lr_factor, predict_dataset, read_training_state,
+                            run_training)
 from kitpose.engine.cli import config_from_args, parse_args, train_main
 from kitpose.engine.distributed import build_loader, init_run_context
-from kitpose.engine.inference import evaluate_predictions
+from kitpose.engine.validation import evaluate_predictions
 from kitpose.engine.trainer import NonFiniteLossError
 from kitpose.models import ModelOutput, atomic_save, build_model, load_checkpoint
 from kitpose.runtime import fuse_batchnorm, predict_heatmaps
@@ -186,7 +187,7 @@ def test_inference_decodes_perfect_heatmaps_to_high_ap(data_root, tmp_path):
     targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
     context = init_run_context(cfg)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context)
+    predictions = predict_dataset(_OracleModel(targets, dataset.meta.flip_pairs), loader, cfg, context)
     assert predictions.preds.shape == (len(dataset), 17, 3)
     np.testing.assert_array_equal(predictions.ann_ids, dataset.ann_ids)
     np.testing.assert_allclose(predictions.boxes[:, :2], dataset.centers)
@@ -210,10 +211,39 @@ def test_cli_maps_directories_to_config(tmp_path):
     assert (cfg.OUTPUT_DIR, cfg.LOG_DIR, cfg.DATA_DIR, cfg.TRAIN.LR) == ("m", "l", "d", 0.5)
 
 
+def test_run_phase_tears_the_run_down_when_its_block_raises(data_root, tmp_path, monkeypatch):
+    import kitpose.engine.distributed as distributed
+    cleaned = []
+    monkeypatch.setattr(distributed, "cleanup", cleaned.append)
+    with pytest.raises(RuntimeError, match="inside the run"):
+        with distributed.run_phase(tiny_config(data_root, tmp_path), "test") as (context, dirs):
+            assert context.is_main and dirs.output_dir == run_output_dir(tmp_path) and dirs.output_dir.is_dir()
+            raise RuntimeError("inside the run")
+    assert cleaned == [context]
+    assert list(dirs.output_dir.glob("kitpose_tiny_cpu_*_test.log"))
+
+
 # ------------------------------------------------------------------ end to end
-def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
+def test_train_checkpoint_test_end_to_end(data_root, tmp_path, capfd, monkeypatch):
+    import kitpose.datasets as datasets
+    from kitpose.codecs import HeatmapCodec
+    built = {"metainfo": 0, "codec": 0}
+
+    def counted(kind, build):
+        def wrapper(*args, **kwargs):
+            built[kind] += 1
+            return build(*args, **kwargs)
+        return wrapper
+    monkeypatch.setattr(datasets, "load_metainfo", counted("metainfo", datasets.load_metainfo))
+    monkeypatch.setattr(HeatmapCodec, "from_config", classmethod(counted("codec", HeatmapCodec.from_config.__func__)))
     cfg = tiny_config(data_root, tmp_path)
     summary = run_training(cfg)
+    # the metainfo is read and the codec built once for the run, not once per dataset
+    assert built == {"metainfo": 1, "codec": 1}
+    # stderr is not a terminal here: progress comes as whole lines, not carriage-return redraws
+    console = capfd.readouterr().err
+    assert "\r" not in console
+    assert re.search(r"^epoch 1 \(of 2\): 100% \(3/3 batch, .* loss=", console, re.MULTILINE)
     out = run_output_dir(tmp_path)
     assert summary.output_dir == out and summary.epochs_run == 2
     for name in ("checkpoint.pth", "model_best.pth", "final_state.pth", "results/keypoints_val_results.json"):
@@ -238,6 +268,7 @@ def test_train_checkpoint_test_end_to_end(data_root, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                             env=SUBPROCESS_ENV)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "\r" not in result.stderr and re.search(r"^test: 100% \(1/1 batch", result.stderr, re.MULTILINE)
     assert "| Arch | AP |" in result.stdout
     assert "| Arch | AP |" not in result.stderr                       # the console shows the table once
     test_logs = list(out.glob("kitpose_tiny_cpu_*_test.log"))

@@ -459,7 +459,7 @@ def test_detector_boxes_through_dataset(samples_dir, tmp_path):
     preds, boxes, matched = detector_predictions(dataset.ann_file, [s["center"] for s in samples],
                                                  [s["scale"] for s in samples], [s["score"] for s in samples],
                                                  image_ids)
-    from kitpose.engine.inference import Predictions, evaluate_predictions
+    from kitpose.engine.validation import Predictions, evaluate_predictions
     predictions = Predictions(preds, boxes, image_ids, np.array([s["ann_id"] for s in samples]),
                               np.array([s["bbox_id"] for s in samples]), [s["image_file"] for s in samples])
     name_values, primary = evaluate_predictions(dataset, predictions, tmp_path, cfg)

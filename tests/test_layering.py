@@ -15,7 +15,7 @@ PACKAGE_ROOT = Path(kitpose.__file__).resolve().parent
 
 # top-level unit -> layer; a unit may import units of lower layers (and itself) only
 LAYERS = {
-    "jsonio": 0, "config": 0,
+    "jsonio": 0, "config": 0, "progress": 0,
     "codecs": 1,
     "models": 2, "datasets": 2,
     "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3, "interop": 3,

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from kitpose.evaluation import oks_iou, oks_nms, soft_oks_nms
+from kitpose.evaluation import image_oks_nms, oks_iou, oks_nms, soft_oks_nms
 
 SIGMAS = np.array([0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
                    0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089])
@@ -91,10 +91,19 @@ def test_oks_nms_matches_loop_on_random_scene():
             jittered[:, :2] += rng.normal(0, 3, size=(K, 2))
             instances.append({"keypoints": jittered, "score": float(rng.uniform()),
                               "area": person["area"] * float(rng.uniform(0.8, 1.2))})
+    keypoints = np.stack([inst["keypoints"] for inst in instances]).astype(np.float32)
+    scores = np.array([inst["score"] for inst in instances], np.float32)
+    areas = np.array([inst["area"] for inst in instances], np.float32)
     for thr in (0.5, 0.9):
         keep = oks_nms(instances, thr, SIGMAS)
         assert keep == loop_greedy_nms(instances, thr, SIGMAS)
         assert len(keep) < len(instances)
+        # the per-image function evaluation and PosePredictor call: the same picks from arrays
+        as_float32 = [{"keypoints": k, "score": s, "area": a} for k, s, a in zip(keypoints, scores, areas)]
+        kept = image_oks_nms(keypoints, scores, areas, SIGMAS, thr)
+        assert kept.dtype == np.int64 and kept.tolist() == oks_nms(as_float32, thr, SIGMAS)
+        assert image_oks_nms(keypoints, scores, areas, SIGMAS, thr, soft=True).tolist() == \
+            soft_oks_nms(as_float32, thr, SIGMAS)
 
 
 def test_soft_nms_decays_duplicate_scores():
@@ -136,3 +145,7 @@ def test_empty_and_bad_input():
         oks_nms([{"keypoints": np.zeros((K, 3)), "score": 1.0}], 0.9, SIGMAS)
     with pytest.raises(ValueError, match=r"\[17, 3\]"):
         oks_nms([{"keypoints": np.zeros((5, 3)), "score": 1.0, "area": 1.0}], 0.9, SIGMAS)
+    assert image_oks_nms(np.zeros((0, K, 3)), [], [], SIGMAS, 0.9).tolist() == []
+    assert image_oks_nms(np.zeros((1, K, 3)), [0.5], [10.0], SIGMAS, 0.9, soft=True).tolist() == [0]
+    with pytest.raises(ValueError, match=r"keypoints \[2, 17, 3\] and areas \[2\], got \(2, 5, 3\)"):
+        image_oks_nms(np.zeros((2, 5, 3)), [1.0, 0.5], [1.0, 1.0], SIGMAS, 0.9)

@@ -1,27 +1,26 @@
 """Console logging and the errors a user can fix, shared by every command-line tool.
 
 A tool prints one clear line (no traceback) for the errors in ``USER_ERRORS``; log lines go
-through tqdm so they do not break progress bars.
+through `kitpose.progress.write` so they do not break progress bars.
 """
 import logging
 import sys
 
-from tqdm import tqdm
-
 from kitpose.config import ConfigError
 from kitpose.datasets import AnnotationError, ImageReadError, MetainfoError
 from kitpose.models import CheckpointError
+from kitpose.progress import write
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, AnnotationError, MetainfoError, ImageReadError)
 
 
 class TqdmConsoleHandler(logging.StreamHandler):
-    """Console lines printed through tqdm so they do not break progress bars."""
+    """Console lines printed so that they do not break progress bars."""
 
     def emit(self, record):
         try:
-            tqdm.write(self.format(record), file=self.stream)
+            write(self.format(record), self.stream)
         except Exception:  # logging must never raise into the caller
             self.handleError(record)
 

@@ -22,8 +22,9 @@ import numpy as np
 PIXEL_STD = 200.0
 BOX_PADDING = 1.25
 
-__all__ = ["PIXEL_STD", "BOX_PADDING", "BoxConvention", "box_to_center_scale", "clean_boxes",
-           "get_affine_transform", "affine_transform_points", "fliplr_joints", "transform_preds"]
+__all__ = ["PIXEL_STD", "BOX_PADDING", "BoxConvention", "box_to_center_scale", "box_area", "box_corners",
+           "xywh_to_corners", "clean_boxes", "get_affine_transform", "affine_transform_points", "fliplr_joints",
+           "transform_preds"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,26 @@ def box_to_center_scale(box_xywh, aspect_ratio, convention=BoxConvention(), padd
         w = h * aspect_ratio
     scale = np.array([w / pixel_std, h / pixel_std], dtype=np.float32) * np.float32(padding)
     return center, scale
+
+
+def box_area(scale, pixel_std=PIXEL_STD):
+    """Area in pixels [...] of the padded box of ``scale`` [..., 2]: the OKS scale of an instance
+    (float32 for a float32 scale)."""
+    return np.prod(np.asarray(scale) * pixel_std, axis=-1)
+
+
+def box_corners(center, scale, padding=BOX_PADDING, pixel_std=PIXEL_STD):
+    """Corners (x1, y1, x2, y2) [..., 4] of the box a centre [..., 2] and scale [..., 2] describe, without
+    the padding (the aspect-ratio fix stays)."""
+    center = np.asarray(center)
+    half_size = np.asarray(scale) * pixel_std / padding / 2.0
+    return np.concatenate([center - half_size, center + half_size], axis=-1)
+
+
+def xywh_to_corners(boxes):
+    """Boxes (x, y, w, h) -> corners (x1, y1, x2, y2), float64 [N, 4]."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
 def clean_boxes(boxes, image_sizes, convention=BoxConvention()):

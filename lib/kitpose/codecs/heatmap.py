@@ -1,5 +1,6 @@
 """The heatmap codec: crops, keypoint -> heatmap targets and heatmaps -> keypoints, built once from the config."""
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -9,7 +10,20 @@ from .affine import (PIXEL_STD, BoxConvention, affine_transform_points, box_to_c
 from .decode import get_final_preds
 from .targets import generate_gaussian_targets
 
-__all__ = ["HeatmapCodec"]
+__all__ = ["EncodedJoints", "HeatmapCodec"]
+
+
+class EncodedJoints(NamedTuple):
+    """What `HeatmapCodec.encode` makes of one instance's joints [K, 3] (x, y, visibility).
+
+    input_joints [K, 3]: visible joints mapped into the network input crop (the others as given);
+    heatmap_joints [K, 2]: the same joints on the heatmap; target float32 [K, h, w]: the Gaussian
+    heatmaps; target_weight float32 [K, 1]: the visibility, 0 where the joint's Gaussian misses the map.
+    """
+    input_joints: np.ndarray
+    heatmap_joints: np.ndarray
+    target: np.ndarray
+    target_weight: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -64,11 +78,7 @@ class HeatmapCodec:
 
     # ------------------------------------------------------------ targets and decoding
     def encode(self, joints, center, scale, rotation=0.0):
-        """Training targets of joints [K, 3] (x, y, visibility; source pixels).
-
-        Returns (input joints [K, 3] (visible joints mapped into the crop; the others as given),
-        heatmap joints [K, 2], target float32 [K, h, w], target_weight float32 [K, 1]).
-        """
+        """Training targets (`EncodedJoints`) of joints [K, 3] (x, y, visibility; source pixels)."""
         joints = np.array(joints, dtype=np.float64, copy=True)
         heatmap_joints = joints[:, :2].copy()
         visible = joints[:, 2] > 0
@@ -76,7 +86,7 @@ class HeatmapCodec:
         heatmap_joints[visible] = affine_transform_points(heatmap_joints[visible],
                                                           self.heatmap_transform(center, scale, rotation))
         target, target_weight = generate_gaussian_targets(heatmap_joints, joints[:, 2], self.heatmap_size, self.sigma)
-        return joints, heatmap_joints, target, target_weight
+        return EncodedJoints(joints, heatmap_joints, target, target_weight)
 
     def decode(self, heatmaps, centers, scales):
         """Keypoints [N, K, 2] (float32, source pixels) and maxima [N, K, 1] of heatmaps [N, K, h, w]."""

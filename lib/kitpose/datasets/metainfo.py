@@ -11,9 +11,14 @@ A metainfo file is a JSON object with the fields of the entries of
      "skeleton": [[0, 1], ...],             # limbs, for drawing
      "joint_weights": [1.0, ...],           # K loss weights (LOSS.USE_DIFFERENT_JOINTS_WEIGHT)
      "sigmas": [0.025, ...],                # K OKS sigmas
+     "layout": {"annotations": "annotations/{set}.json", "images": "images"},  # optional, see below
      "loader": {...},                       # optional: the published loader's conventions
      "metric": "oks",                       # optional: 'oks' (COCO AP, default) or 'pck'
      "pck_rows": {"Shoulder": ["l_shoulder", "r_shoulder"], ...}}  # optional: PCK table rows
+
+``layout`` (see ``DatasetLayout``) is where the dataset's release keeps its files under
+DATASET.ROOT: the annotation file and the image folder, ``{set}`` standing for DATASET.TRAIN_SET
+or DATASET.TEST_SET; the built-in files have one, a custom dataset names its files in the config.
 
 ``loader`` (see ``LoaderConventions``; every field optional, defaults = the AP-10K loader's,
 except ``unique_box_ids``) holds how the dataset's published loader reads boxes and
@@ -35,7 +40,8 @@ import numpy as np
 from kitpose.codecs import BoxConvention
 from kitpose.jsonio import read_json
 
-__all__ = ["DatasetMeta", "LoaderConventions", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO", "builtin_metainfo_path"]
+__all__ = ["DatasetMeta", "DatasetLayout", "LoaderConventions", "MetainfoError", "load_metainfo", "BUILTIN_METAINFO",
+           "builtin_metainfo_path"]
 
 BUILTIN_METAINFO = ("ap10k", "animalpose", "ak", "coco")
 
@@ -61,6 +67,8 @@ class LoaderConventions:
     the first of predictions repeating an image's box id (the AP-10K evaluation).
     pck_prediction_offset: added to predictions before PCK (the AnimalKingdom evaluation adds 1,
     meant as 0- to 1-based, to predictions compared with 0-based ground truth).
+    detection_categories: the categories of detector boxes (TEST.COCO_BBOX_FILE) tested; empty: all
+    (COCO's loader tests person boxes only).
     """
     box_size_plus_one: bool = False
     box_center_minus_one: bool = False
@@ -69,10 +77,20 @@ class LoaderConventions:
     results_category: str = "annotation"
     unique_box_ids: bool = False
     pck_prediction_offset: float = 0.0
+    detection_categories: tuple = ()
 
     @property
     def box(self):
         return BoxConvention(size_plus_one=self.box_size_plus_one, center_minus_one=self.box_center_minus_one)
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a dataset's release keeps its files (metainfo ``layout``), relative to DATASET.ROOT:
+    ``annotations`` the annotation file, ``images`` the folder its ``file_name`` entries are joined
+    to ('' for ROOT itself); ``{set}`` stands for the split (DATASET.TRAIN_SET / TEST_SET)."""
+    annotations: str
+    images: str
 
 
 @dataclass(frozen=True, eq=False)  # numpy fields: compare field by field, not with ==
@@ -87,6 +105,7 @@ class DatasetMeta:
     joint_weights: np.ndarray
     sigmas: np.ndarray
     loader: LoaderConventions = LoaderConventions()
+    layout: DatasetLayout = None  # None: the config names the files (DATASET.DATASET 'custom')
     metric: str = "oks"       # the dataset's evaluation: 'oks' (COCO keypoint AP) or 'pck'
     pck_rows: dict = None     # PCK table rows: name -> keypoint names (None: one row per keypoint)
     source: str = ""          # the file it was read from (named in error messages)
@@ -173,19 +192,39 @@ def _loader_conventions(data, source):
     for name, entry in value.items():
         default = getattr(defaults, name)
         if isinstance(default, bool):
-            valid = isinstance(entry, bool)
+            valid, kind = isinstance(entry, bool), "bool"
         elif isinstance(default, float):
-            valid = isinstance(entry, (int, float)) and not isinstance(entry, bool)
+            valid, kind = isinstance(entry, (int, float)) and not isinstance(entry, bool), "float"
+        elif isinstance(default, tuple):
+            valid = isinstance(entry, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
+            kind = "list of integer ids"
         else:
-            valid = isinstance(entry, str)
+            valid, kind = isinstance(entry, str), "str"
         if not valid:
-            raise MetainfoError(f"{source}: field 'loader.{name}' must be a {type(default).__name__}, got {entry!r}")
-        entries[name] = float(entry) if isinstance(default, float) else entry
+            raise MetainfoError(f"{source}: field 'loader.{name}' must be a {kind}, got {entry!r}")
+        if isinstance(default, float):
+            entry = float(entry)
+        elif isinstance(default, tuple):
+            entry = tuple(entry)
+        entries[name] = entry
     conventions = LoaderConventions(**entries)
     if conventions.results_category not in RESULTS_CATEGORIES:
         raise MetainfoError(f"{source}: field 'loader.results_category' must be one of {list(RESULTS_CATEGORIES)}, "
                             f"got {conventions.results_category!r}")
     return conventions
+
+
+def _layout(data, source):
+    value = data.get("layout")
+    if value is None:
+        return None
+    fields = ("annotations", "images")
+    if (not isinstance(value, dict) or sorted(value) != sorted(fields)
+            or not all(isinstance(value[field], str) for field in fields) or not value["annotations"]):
+        raise MetainfoError(f"{source}: field 'layout' must be an object with the strings 'annotations' (the "
+                            f"annotation file under DATASET.ROOT, {{set}} for the split) and 'images' (the image "
+                            f"folder, '' for ROOT itself), got {value!r}")
+    return DatasetLayout(value["annotations"], value["images"])
 
 
 def _pck_rows(data, keypoints, source):
@@ -231,6 +270,7 @@ def metainfo_from_dict(data, source):
         joint_weights=_per_keypoint(data, "joint_weights", num_keypoints, source, positive=False),
         sigmas=_per_keypoint(data, "sigmas", num_keypoints, source, positive=True),
         loader=_loader_conventions(data, source),
+        layout=_layout(data, source),
         metric=_metric(data, source),
         pck_rows=_pck_rows(data, keypoints, source),
         source=source,

@@ -263,7 +263,8 @@ class TopDownCocoDataset(Dataset):
                 image = image[:, ::-1]
 
         crop = self.codec.crop(image, center, scale, rotation)
-        joints, heatmap_joints, target, target_weight = self.codec.encode(joints, center, scale, rotation)
+        encoded = self.codec.encode(joints, center, scale, rotation)
+        target_weight = encoded.target_weight
         if self.use_joint_weights:
             target_weight = target_weight * self.meta.joint_weights[:, None]
 
@@ -277,11 +278,11 @@ class TopDownCocoDataset(Dataset):
             "rotation": float(rotation),
             "flipped": flipped,
             "score": float(self.scores[index]),
-            "joints": joints,
-            "heatmap_joints": heatmap_joints,
-            "joints_vis": joints[:, 2].astype(np.float32),
+            "joints": encoded.input_joints,
+            "heatmap_joints": encoded.heatmap_joints,
+            "joints_vis": encoded.input_joints[:, 2].astype(np.float32),
         }
-        return (torch.from_numpy(normalize_image(crop)), torch.from_numpy(target),
+        return (torch.from_numpy(normalize_image(crop)), torch.from_numpy(encoded.target),
                 torch.from_numpy(target_weight.astype(np.float32)), meta)
 
 

@@ -9,6 +9,7 @@ through DistributedDataParallel. Multi-node works through torchrun's own options
 import logging
 import os
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,13 +42,15 @@ class RunContext:
         return max(1, len(self.data_parallel_ids))
 
 
-def run_phase(cfg, phase, body):
-    """``body(cfg, context, dirs)`` inside a run: the process group / device set up, the run folders and
-    logging ('train' or 'test' log file) in place, and the process group torn down afterwards."""
+@contextmanager
+def run_phase(cfg, phase):
+    """``with run_phase(cfg, 'train') as (context, dirs):`` a run: the process group / device set up, the
+    run folders and logging ('train' or 'test' log file) in place, and the process group torn down
+    afterwards."""
     context = init_run_context(cfg)
     dirs = setup_logging(cfg, phase, context.is_main)
     try:
-        return body(cfg, context, dirs)
+        yield context, dirs
     finally:
         cleanup(context)
 

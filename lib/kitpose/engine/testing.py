@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import BOX_PADDING, PIXEL_STD
+from kitpose.codecs import box_corners
 from kitpose.datasets import build_dataset
 from kitpose.evaluation import format_metrics_table
 from kitpose.jsonio import write_json
@@ -17,9 +17,9 @@ from kitpose.vis.draw import draw_instances
 
 from .checkpoint import FINAL_NAME
 from .distributed import build_loader, describe, run_phase
-from .inference import evaluate_predictions, run_inference
 from .logging_setup import FILE_ONLY
 from .seeding import configure_cudnn
+from .validation import evaluate_predictions, predict_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
             logger.warning("cannot read %s for drawing; skipped", image_file)
             continue
         boxes = predictions.boxes[members]
-        half_size = boxes[:, 2:4] * PIXEL_STD / BOX_PADDING / 2.0
-        corners = np.concatenate([boxes[:, :2] - half_size, boxes[:, :2] + half_size], axis=1)
+        corners = box_corners(boxes[:, :2], boxes[:, 2:4])
         canvas = draw_instances(image, predictions.preds[members], meta.skeleton, score_thr, corners)
         target = Path(out_dir) / f"{image_id}_{Path(image_file).stem}.jpg"
         cv2.imwrite(str(target), canvas)
@@ -52,7 +51,8 @@ def save_prediction_pictures(predictions, meta, out_dir, num_images, score_thr):
 
 def run_test(cfg):
     """tools/test.py: metrics dict of the checkpoint TEST.MODEL_FILE (default: the run's final_state.pth)."""
-    return run_phase(cfg, "test", _test)
+    with run_phase(cfg, "test") as (context, dirs):
+        return _test(cfg, context, dirs)
 
 
 def _test(cfg, context, dirs):
@@ -67,8 +67,8 @@ def _test(cfg, context, dirs):
 
     dataset = build_dataset(cfg, is_train=False)
     loader = build_loader(dataset, cfg, context, is_train=False)
-    predictions = run_inference(model, loader, cfg, context, amp=cfg.TEST.AMP,
-                                channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
+    predictions = predict_dataset(model, loader, cfg, context, amp=cfg.TEST.AMP,
+                                  channels_last=cfg.TEST.CHANNELS_LAST, desc="test")
     if not context.is_main:
         return None
     name_values, primary = evaluate_predictions(dataset, predictions, dirs.output_dir, cfg)

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import torch
 from tensorboardX import SummaryWriter
-from tqdm import tqdm
 
-from kitpose.datasets import build_dataset
+from kitpose.codecs import HeatmapCodec
+from kitpose.datasets import build_dataset, config_metainfo
 from kitpose.datasets.cutmix import check_cutmix_weights, cutmix_batch
 from kitpose.losses import build_criterion
 from kitpose.models import CheckpointError, atomic_save, build_model, count_parameters, unwrap_model
+from kitpose.progress import progress
 from kitpose.runtime import autocast_context, describe_training_amp, prepare_for_training, training_amp
 
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
 from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
                           wrap_model)
-from .inference import evaluate_predictions, run_inference
 from .optim import build_optimizer, build_scheduler
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
+from .validation import evaluate_predictions, predict_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, cfg,
     model.train()
     num_iterations = len(loader)
     sums, count = {}, 0
-    bar = tqdm(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", leave=False, dynamic_ncols=True,
-               disable=not context.is_main)
+    bar = progress(loader, desc=f"epoch {epoch} (of {cfg.TRAIN.END_EPOCH})", unit="batch",
+                   disable=not context.is_main)
     tick = time.time()
     for iteration, (images, target, target_weight, _meta) in enumerate(bar):
         data_time = time.time() - tick
@@ -175,7 +176,8 @@ def _write_validation(writer, name_values, epoch):
 
 def run_training(cfg):
     """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
-    return run_phase(cfg, "train", _train)
+    with run_phase(cfg, "train") as (context, dirs):
+        return _train(cfg, context, dirs)
 
 
 def _train(cfg, context, dirs):
@@ -197,8 +199,9 @@ def _train(cfg, context, dirs):
     train_model = prepare_for_training(model, cfg, context.device)
     criterion = build_criterion(cfg).to(context.device)
 
-    train_dataset = build_dataset(cfg, is_train=True)
-    valid_dataset = build_dataset(cfg, is_train=False)
+    meta, codec = config_metainfo(cfg), HeatmapCodec.from_config(cfg)
+    train_dataset = build_dataset(cfg, is_train=True, meta=meta, codec=codec)
+    valid_dataset = build_dataset(cfg, is_train=False, meta=meta, codec=codec)
     train_loader = build_loader(train_dataset, cfg, context, is_train=True)
     valid_loader = build_loader(valid_dataset, cfg, context, is_train=False)
     logger.info("%d training instances (%d iterations per epoch on this process), %d validation instances",
@@ -248,9 +251,9 @@ def _train(cfg, context, dirs):
             perf = None
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
                 broadcast_buffers(valid_model, context)
-                predictions = run_inference(valid_model, valid_loader, cfg, context,
-                                            amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
-                                            desc=f"validate epoch {epoch}")
+                predictions = predict_dataset(valid_model, valid_loader, cfg, context,
+                                              amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
+                                              desc=f"validate epoch {epoch}")
                 if context.is_main:
                     name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
                     last_perf = float(perf)

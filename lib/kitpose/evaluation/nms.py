@@ -1,9 +1,10 @@
 """OKS-based non-maximum suppression for top-down pose results (vectorised numpy).
 
-An instance is a dict with 'keypoints' ([K, 3] or flat [3K]: x, y, confidence),
-'score' (instance score) and 'area' (box area in pixels, used as the OKS scale).
-Both suppressors follow HRNet: instances are visited in descending score order and
-the OKS between two instances uses the mean of their areas.
+`image_oks_nms` suppresses among one image's instances given as arrays; evaluation and
+`PosePredictor` both call it. `oks_nms` and `soft_oks_nms` take HRNet's instance dicts:
+'keypoints' ([K, 3] or flat [3K]: x, y, confidence), 'score' (instance score) and 'area'
+(box area in pixels, used as the OKS scale). Both suppressors follow HRNet: instances are
+visited in descending score order and the OKS between two instances uses the mean of their areas.
 """
 import numpy as np
 
@@ -70,7 +71,10 @@ def oks_nms(kpts_db, thr, sigmas, in_vis_thre=None):
     """
     if len(kpts_db) == 0:
         return []
-    keypoints, scores, areas = _stack_instances(kpts_db, sigmas)
+    return _greedy_keep(*_stack_instances(kpts_db, sigmas), thr, sigmas, in_vis_thre)
+
+
+def _greedy_keep(keypoints, scores, areas, thr, sigmas, in_vis_thre):
     order = _descending(scores)
     keep = []
     while order.size > 0:
@@ -92,7 +96,10 @@ def soft_oks_nms(kpts_db, thr, sigmas, in_vis_thre=None, max_dets=SOFT_NMS_MAX_D
     """
     if len(kpts_db) == 0:
         return []
-    keypoints, scores, areas = _stack_instances(kpts_db, sigmas)
+    return _soft_keep(*_stack_instances(kpts_db, sigmas), thr, sigmas, in_vis_thre, max_dets)
+
+
+def _soft_keep(keypoints, scores, areas, thr, sigmas, in_vis_thre, max_dets):
     order = _descending(scores)
     remaining_scores = scores[order]
     keep = []
@@ -106,3 +113,26 @@ def soft_oks_nms(kpts_db, thr, sigmas, in_vis_thre=None, max_dets=SOFT_NMS_MAX_D
         order = rest[resort]
         remaining_scores = decayed[resort]
     return keep
+
+
+def image_oks_nms(keypoints, scores, areas, sigmas, thr, soft=False):
+    """Indices (int64, best first) of one image's instances kept by OKS-NMS at ``thr``: greedy
+    (`oks_nms`), or soft (`soft_oks_nms`, at most `SOFT_NMS_MAX_DETS`) with ``soft``.
+
+    keypoints [N, K, 3] (x, y, confidence); scores [N]; areas [N] (box areas in pixels); sigmas [K].
+    """
+    sigmas = np.asarray(sigmas)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    areas = np.asarray(areas, dtype=np.float64).reshape(-1)
+    count = len(scores)
+    if keypoints.shape != (count, len(sigmas), 3) or areas.shape != (count,):
+        raise ValueError(f"image_oks_nms: {count} scores need keypoints [{count}, {len(sigmas)}, 3] and areas "
+                         f"[{count}], got {keypoints.shape} and {areas.shape}")
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    if soft:
+        keep = _soft_keep(keypoints, scores, areas, thr, sigmas, None, SOFT_NMS_MAX_DETS)
+    else:
+        keep = _greedy_keep(keypoints, scores, areas, thr, sigmas, None)
+    return np.asarray(keep, dtype=np.int64)

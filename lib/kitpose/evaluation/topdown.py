@@ -8,7 +8,7 @@ import numpy as np
 from kitpose.datasets.metainfo import METRICS
 from kitpose.jsonio import write_json
 
-from .nms import oks_nms, soft_oks_nms
+from .nms import image_oks_nms
 from .oks import load_coco, oks_metrics
 from .pck import pck_metrics
 
@@ -72,12 +72,9 @@ def _image_groups(image_ids, bbox_ids):
 
 def _nms_keep(groups, keypoints, scores, areas, sigmas, oks_thre, soft_nms):
     """Indices kept by per-image (soft) OKS-NMS, image by image in the order of ``groups``."""
-    suppress = soft_oks_nms if soft_nms else oks_nms
-    kept = []
-    for members in groups:
-        instances = [{"keypoints": keypoints[i], "score": scores[i], "area": areas[i]} for i in members]
-        kept.extend(members[suppress(instances, oks_thre, sigmas)])
-    return np.asarray(kept, dtype=np.int64)
+    kept = [members[image_oks_nms(keypoints[members], scores[members], areas[members], sigmas, oks_thre, soft_nms)]
+            for members in groups]
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
 
 
 def evaluation_settings(test_cfg, meta):

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from kitpose.codecs import xywh_to_corners
 from kitpose.jsonio import write_json
+from kitpose.progress import progress
 from kitpose.vis.draw import draw_instances
 
 logger = logging.getLogger(__name__)
@@ -93,11 +94,6 @@ def _records(instances, image_id, names, file_name, frame=None):
         record["keypoint_names"] = names
         records.append(record)
     return records
-
-
-def _box_corners(boxes):
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
 class _PictureWriter:
@@ -235,8 +231,8 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
         video = _VideoWriter(os.path.join(out_dir, f"{stem}.mp4"), source.fps)
     records = []
     exports = _export_collector(formats, predictor, source)
-    bar = tqdm(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
-               dynamic_ncols=True, disable=not show_progress)
+    bar = progress(total=source.total or None, desc="infer", unit="frame" if is_video else "image",
+                   disable=not show_progress, leave=True)
     boxes_of = _box_lookup(detections, detector, is_video, summary)
     predicted = (_tracked(tracker, source, boxes_of, summary, bar) if tracker is not None
                  else _batched(predictor, source, boxes_of, is_video, summary, bar))
@@ -252,7 +248,7 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
             summary.num_instances += len(instances)
             if draw:
                 canvas = draw_instances(frame.image, instances.keypoints, meta.skeleton,
-                                        cfg.TEST.IN_VIS_THRE, _box_corners(instances.boxes))
+                                        cfg.TEST.IN_VIS_THRE, xywh_to_corners(instances.boxes))
                 if video is not None:
                     video.write(canvas)
                 else:

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import torch
 
-from kitpose.codecs import PIXEL_STD, BoxConvention, HeatmapCodec
+from kitpose.codecs import BoxConvention, HeatmapCodec, box_area
 from kitpose.datasets import config_metainfo
 from kitpose.datasets.transforms import normalize_image
-from kitpose.evaluation import instance_scores, oks_nms, soft_oks_nms
+from kitpose.evaluation import image_oks_nms, instance_scores
 from kitpose.models import build_model, load_model_file
 from kitpose.runtime import autocast_context, config_flip_pairs, predict_heatmaps, prepare_for_inference
 
@@ -152,23 +152,16 @@ class PosePredictor:
         keypoints = np.concatenate([coords, maxvals], axis=2).astype(np.float32)
         box_scores = np.concatenate(all_scores)
         scores = instance_scores(maxvals[..., 0], box_scores, self.cfg.TEST.IN_VIS_THRE).astype(np.float32)
-        areas = np.prod(scales * PIXEL_STD, axis=1)
+        areas = box_area(scales)
         boxes, categories = np.concatenate(all_boxes), np.concatenate(all_categories)
         results = []
         for index in range(len(requests)):
             members = np.flatnonzero(owners == index)
-            kept = members[self._nms(keypoints[members], scores[members], areas[members])]
+            kept = members[image_oks_nms(keypoints[members], scores[members], areas[members], self.meta.sigmas,
+                                         self.cfg.TEST.OKS_THRE, self.cfg.TEST.SOFT_NMS)]
             results.append(PoseInstances(keypoints[kept], boxes[kept], box_scores[kept], scores[kept],
                                          categories[kept]))
         return results
-
-    def _nms(self, keypoints, scores, areas):
-        """Indices kept by (soft) OKS-NMS at TEST.OKS_THRE, best score first."""
-        if len(keypoints) < 2:
-            return np.arange(len(keypoints))
-        suppress = soft_oks_nms if self.cfg.TEST.SOFT_NMS else oks_nms
-        instances = [{"keypoints": k, "score": s, "area": a} for k, s, a in zip(keypoints, scores, areas)]
-        return np.asarray(suppress(instances, self.cfg.TEST.OKS_THRE, self.meta.sigmas), dtype=np.int64)
 
     @torch.no_grad()
     def forward(self, inputs):

@@ -1,13 +1,14 @@
-"""Top-down inference over a loader: prediction (kitpose.runtime), decoding, gathering across ranks."""
+"""Validation and testing over a loader: every instance predicted (kitpose.runtime), decoded and
+gathered across ranks (`predict_dataset`), then evaluated (`evaluate_predictions`)."""
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 from torch.utils.data import DistributedSampler
-from tqdm import tqdm
 
-from kitpose.codecs import PIXEL_STD, HeatmapCodec
+from kitpose.codecs import box_area
 from kitpose.evaluation import evaluate_topdown, evaluation_settings
+from kitpose.progress import progress
 from kitpose.runtime import config_flip_pairs, predict_heatmaps
 
 from .distributed import all_gather_objects
@@ -39,15 +40,16 @@ def _dataset_order(loader):
     return None
 
 
-def run_inference(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
+def predict_dataset(model, loader, cfg, context, amp="none", channels_last=False, desc="eval"):
     """Predict every instance of `loader.dataset` (flip test with its metainfo's flip pairs when
-    TEST.FLIP_TEST); under DDP each rank runs its shard and all ranks receive the merged Predictions."""
+    TEST.FLIP_TEST; decoded by its codec); under DDP each rank runs its shard and all ranks receive the
+    merged Predictions."""
     model.eval()
     device = context.device
-    codec = HeatmapCodec.from_config(cfg)
+    codec = loader.dataset.codec
     flip_pairs = config_flip_pairs(cfg, loader.dataset.meta)
     preds, boxes, image_ids, ann_ids, bbox_ids, image_files = [], [], [], [], [], []
-    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not context.is_main)
+    bar = progress(loader, desc=desc, unit="batch", disable=not context.is_main)
     for images, _target, _target_weight, meta in bar:
         heatmaps = predict_heatmaps(model, images.to(device, non_blocking=True), flip_pairs,
                                     cfg.TEST.SHIFT_HEATMAP, amp, channels_last)
@@ -55,9 +57,8 @@ def run_inference(model, loader, cfg, context, amp="none", channels_last=False, 
         scales = meta["scale"].numpy()
         coords, maxvals = codec.decode(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals], axis=2).astype(np.float32))
-        area = np.prod(scales * PIXEL_STD, axis=1)
         scores = meta["score"].numpy().astype(np.float64)
-        boxes.append(np.column_stack([centers, scales, area, scores]).astype(np.float64))
+        boxes.append(np.column_stack([centers, scales, box_area(scales), scores]).astype(np.float64))
         image_ids.append(meta["image_id"].numpy().astype(np.int64))
         ann_ids.append(meta["ann_id"].numpy().astype(np.int64))
         bbox_ids.append(meta["bbox_id"].numpy().astype(np.int64))
@@ -87,7 +88,7 @@ def _merge_shards(shards, size):
             merged.image_files[index] = name
         filled[order] = True
     if not filled.all():
-        raise RuntimeError(f"distributed inference missed {int((~filled).sum())} of {size} instances")
+        raise RuntimeError(f"distributed prediction missed {int((~filled).sum())} of {size} instances")
     return merged
 
 
