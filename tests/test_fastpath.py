@@ -310,7 +310,7 @@ TINY_BENCH = ["--batch", "2", "--iters", "2", "--warmup", "0", "--threads", "1",
 def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, monkeypatch):
     """The benchmark times kitpose.engine.train_step and kitpose.runtime.predict_heatmaps, and its ratios
     are medians of per-round time ratios (scripted times here: eager 3x and 2x slower than fast)."""
-    from kitpose.benchmark import cli, parts
+    from benchmarks import measurements, speed
     calls = {"train_step": 0, "predict_heatmaps": 0}
 
     def counting(name, function):
@@ -319,8 +319,8 @@ def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, 
             return function(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(parts, "train_step", counting("train_step", parts.train_step))
-    monkeypatch.setattr(parts, "predict_heatmaps", counting("predict_heatmaps", parts.predict_heatmaps))
+    monkeypatch.setattr(measurements, "train_step", counting("train_step", measurements.train_step))
+    monkeypatch.setattr(measurements, "predict_heatmaps", counting("predict_heatmaps", measurements.predict_heatmaps))
 
     def scripted_rounds(variants, rounds, warmup, device):
         for run in variants.values():          # every variant really runs once
@@ -328,10 +328,10 @@ def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, 
         slow = [0.3, 0.2]
         return {name: {"wall": ([0.1, 0.1] if "fast" in name else slow), "cpu": [0.1, 0.1]} for name in variants}
 
-    monkeypatch.setattr(parts, "measure_rounds", scripted_rounds)
-    args = cli.parse_args(["--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml")]
-                          + TINY_BENCH)
-    report = cli.run(args)
+    monkeypatch.setattr(measurements, "measure_rounds", scripted_rounds)
+    args = speed.parse_args(["--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml")]
+                            + TINY_BENCH)
+    report = speed.run(args)
     results = report["results"]
     assert calls["train_step"] >= 4            # first-loss step and timed run, eager and fast
     assert calls["predict_heatmaps"] >= 4      # eager / fast, with and without the flip test

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kitpose.benchmark.gpu_check import PARTS, TARGETS, BudgetExceeded, deadline, exit_status, main
+from benchmarks.gpu_check import PARTS, TARGETS, BudgetExceeded, deadline, exit_status, main
 
 pytestmark = pytest.mark.gpu_check
 

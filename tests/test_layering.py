@@ -21,8 +21,6 @@ LAYERS = {
     "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3, "interop": 3,
     "console": 4,
     "inference": 5, "engine": 5,
-    "reference": 6,
-    "benchmark": 7,
 }
 
 

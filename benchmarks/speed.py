@@ -49,7 +49,7 @@ from kitpose.jsonio import write_json
 from kitpose.models import build_model
 from kitpose.runtime import cpu_model
 
-from .parts import (bench_data, bench_evaluation, bench_inference, bench_training, cpu_gemm_gmacs, flops_report,
+from .measurements import (bench_data, bench_evaluation, bench_inference, bench_training, cpu_gemm_gmacs, flops_report,
                     head_rates, model_macs, peak_tflops, randomize_batchnorm, target_checks)
 from .report import print_report
 from .timing import PeakMemory

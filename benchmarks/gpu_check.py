@@ -78,7 +78,6 @@ from torch import nn
 from torch._dynamo.utils import counters as dynamo_counters
 from torch.utils.data import ConcatDataset, default_collate
 
-import kitpose
 from kitpose.config import ConfigError, load_config
 from kitpose.console import run_command
 from kitpose.datasets import build_dataset, config_metainfo
@@ -86,17 +85,17 @@ from kitpose.demo.synthetic import generate_synthetic_dataset
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
-from kitpose.reference import compare_kmedoids, compare_model_outputs
 from kitpose.runtime import cpu_model, predict_heatmaps, prepare_for_inference, prepare_for_training
 
+from . import REPO_ROOT
 from .gpu_report import print_report
-from .parts import (TimedTrainStep, achieved_tflops, bf16_gemm_tflops, loader_samples_per_s, model_macs, peak_tflops,
-                    random_batch, randomize_batchnorm, synthetic_training_set, with_settings)
+from .measurements import (TimedTrainStep, achieved_tflops, bf16_gemm_tflops, loader_samples_per_s, model_macs,
+                           peak_tflops, random_batch, randomize_batchnorm, synthetic_training_set, with_settings)
+from .reference import compare_kmedoids, compare_model_outputs
 from .timing import PeakMemory, measure_rounds, paired_ratio, profile_top_ops, summarize
 
 __all__ = ["parse_args", "run", "main"]
 
-REPO_ROOT = Path(kitpose.__file__).resolve().parents[2]
 PUBLISHED_CFG = REPO_ROOT / "experiments" / "ap10k" / "kitpose" / "kitpose_w32_256x256.yaml"
 TINY_CFG = REPO_ROOT / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"
 REFERENCE_DIR = REPO_ROOT / "tests" / "data" / "reference"
@@ -157,7 +156,7 @@ def parse_args(argv):
     parser.add_argument("--data-samples", type=int, default=None,
                         help="samples loaded per worker count (the pictures repeated; default 3072, quick 64)")
     parser.add_argument("--peak-tflops", type=float, default=0.0,
-                        help="bf16 peak TFLOP/s for the MFU (default: the CUDA table in kitpose.benchmark.parts)")
+                        help="bf16 peak TFLOP/s for the MFU (default: the CUDA table in benchmarks/measurements.py)")
     parser.add_argument("--reference", default=str(REFERENCE_DIR), help="folder of the reference outputs")
     parser.add_argument("--fp16-steps", type=int, default=None, help="steps of the fp16 check (default 20, quick 8)")
     parser.add_argument("--threads", type=int, default=None,
