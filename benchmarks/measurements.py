@@ -1,4 +1,6 @@
-"""The benchmark's parts: training, inference, data pipeline, evaluation, and the derived figures.
+"""Measurements of the speed benchmark (its training, inference, data-pipeline and evaluation parts)
+and what the GPU check shares with it: the random model and batches, the timed train step, the
+data set and loader rates, the environment record, MACs, FLOP/s and the device peaks.
 
 Every speed-up is a ratio against the plain path of the same model, measured in the same run
 with the two paths interleaved round by round: training through `kitpose.engine.train_step`

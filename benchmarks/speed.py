@@ -32,6 +32,7 @@ median over rounds of (eager time / fast time) of that round.
 - peak memory of each part (CPU: peak resident set size, reset per part through
   /proc/self/clear_refs where Linux allows it; CUDA: torch.cuda.max_memory_allocated), and
   model FLOPs utilisation where the peak FLOP/s of the device is known.
+- targets: those of `benchmarks.targets` that the run measured, met or missed.
 """
 import argparse
 import os
