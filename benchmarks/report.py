@@ -22,19 +22,21 @@ def _speedup(ratio, cpu_time):
     return text + (f", CPU time {ratio['ratio_cpu_time']:.2f}x" if cpu_time else "")
 
 
-# header, cell(entry, paired ratio, cpu_time) -> text, or None where the variant lacks the figure
+def _optional(key, form):
+    return lambda entry: form(entry[key]) if key in entry else None
+
+
+# header, cell(entry) -> text, or None where the variant lacks the figure
 SPEED_COLUMNS = (
-    ("img/s", lambda entry, ratio, cpu_time: f"{entry['images_per_s']:.2f}"),
-    ("median ms", lambda entry, ratio, cpu_time: f"{entry['seconds_median'] * 1e3:.1f}"),
-    ("spread", lambda entry, ratio, cpu_time: f"{100 * entry['spread']:.1f}%"),
-    ("img/CPU-s", lambda entry, ratio, cpu_time: f"{entry['images_per_cpu_s']:.2f}"),
-    ("speed-up", lambda entry, ratio, cpu_time: _speedup(ratio, cpu_time)),
-    ("+MiB/call", lambda entry, ratio, cpu_time: (f"{entry['step_peak_increase_mib']:.0f}"
-                                                  if "step_peak_increase_mib" in entry else None)),
-    ("TFLOP/s", lambda entry, ratio, cpu_time: f"{entry['tflops']:.3f}" if "tflops" in entry else None),
-    ("MFU peak", lambda entry, ratio, cpu_time: _percent(entry["mfu_vs_peak"]) if "mfu_vs_peak" in entry else None),
-    ("MFU gemm", lambda entry, ratio, cpu_time: (_percent(entry["mfu_vs_bf16_gemm"])
-                                                 if "mfu_vs_bf16_gemm" in entry else None)),
+    ("img/s", lambda entry: f"{entry['images_per_s']:.2f}"),
+    ("median ms", lambda entry: f"{entry['seconds_median'] * 1e3:.1f}"),
+    ("spread", lambda entry: f"{100 * entry['spread']:.1f}%"),
+    ("img/CPU-s", lambda entry: f"{entry['images_per_cpu_s']:.2f}"),
+    ("speed-up", lambda entry: entry["speedup"]),
+    ("+MiB/call", _optional("step_peak_increase_mib", lambda value: f"{value:.0f}")),
+    ("TFLOP/s", _optional("tflops", lambda value: f"{value:.3f}")),
+    ("MFU peak", _optional("mfu_vs_peak", _percent)),
+    ("MFU gemm", _optional("mfu_vs_bf16_gemm", _percent)),
 )
 
 
@@ -43,7 +45,7 @@ def speed_table(title, variants, speedup_of, cpu_time=False):
     a column only where some variant has its figure. speedup_of(name): the variant's paired ratio or
     None; cpu_time: also the ratio of CPU times (meaningful where the CPU does the work)."""
     print(title)
-    cells = {name: [cell(entry, speedup_of(name), cpu_time) for _, cell in SPEED_COLUMNS]
+    cells = {name: [cell(dict(entry, speedup=_speedup(speedup_of(name), cpu_time))) for _, cell in SPEED_COLUMNS]
              for name, entry in variants.items()}
     shown = [index for index in range(len(SPEED_COLUMNS)) if any(row[index] is not None for row in cells.values())]
     widths = {index: max([len(SPEED_COLUMNS[index][0])] + [len(row[index] or "-") for row in cells.values()])
