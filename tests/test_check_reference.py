@@ -42,8 +42,8 @@ def test_check_reference_fails_on_a_wrong_reference(reference_dir, repo_root, tm
 
 
 def test_default_reference_is_the_repository_copy(repo_root, monkeypatch):
+    from benchmarks.reference import default_reference_dir
     monkeypatch.delenv("KITPOSE_REFERENCE_DIR", raising=False)
-    tool = runpy.run_path(str(repo_root / "tools" / "check_reference.py"), run_name="check_reference")
-    assert tool["default_reference_dir"]() == repo_root / "tests" / "data" / "reference"
+    assert default_reference_dir() == repo_root / "tests" / "data" / "reference"
     monkeypatch.setenv("KITPOSE_REFERENCE_DIR", "/elsewhere/reference")
-    assert str(tool["default_reference_dir"]()) == "/elsewhere/reference"
+    assert str(default_reference_dir()) == "/elsewhere/reference"

@@ -310,7 +310,7 @@ TINY_BENCH = ["--batch", "2", "--iters", "2", "--warmup", "0", "--threads", "1",
 def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, monkeypatch):
     """The benchmark times kitpose.engine.train_step and kitpose.runtime.predict_heatmaps, and its ratios
     are medians of per-round time ratios (scripted times here: eager 3x and 2x slower than fast)."""
-    from kitpose.benchmark import cli, parts
+    from benchmarks import measurements, speed
     calls = {"train_step": 0, "predict_heatmaps": 0}
 
     def counting(name, function):
@@ -319,8 +319,8 @@ def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, 
             return function(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(parts, "train_step", counting("train_step", parts.train_step))
-    monkeypatch.setattr(parts, "predict_heatmaps", counting("predict_heatmaps", parts.predict_heatmaps))
+    monkeypatch.setattr(measurements, "train_step", counting("train_step", measurements.train_step))
+    monkeypatch.setattr(measurements, "predict_heatmaps", counting("predict_heatmaps", measurements.predict_heatmaps))
 
     def scripted_rounds(variants, rounds, warmup, device):
         for run in variants.values():          # every variant really runs once
@@ -328,10 +328,10 @@ def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, 
         slow = [0.3, 0.2]
         return {name: {"wall": ([0.1, 0.1] if "fast" in name else slow), "cpu": [0.1, 0.1]} for name in variants}
 
-    monkeypatch.setattr(parts, "measure_rounds", scripted_rounds)
-    args = cli.parse_args(["--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml")]
-                          + TINY_BENCH)
-    report = cli.run(args)
+    monkeypatch.setattr(measurements, "measure_rounds", scripted_rounds)
+    args = speed.parse_args(["--cfg", str(repo_root / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml")]
+                            + TINY_BENCH)
+    report = speed.run(args)
     results = report["results"]
     assert calls["train_step"] >= 4            # first-loss step and timed run, eager and fast
     assert calls["predict_heatmaps"] >= 4      # eager / fast, with and without the flip test
@@ -351,7 +351,30 @@ def test_benchmark_times_the_package_paths_and_reports_paired_ratios(repo_root, 
     assert [row["instances"] for row in results["eval"]["rows"]] == [10, 20, 40]
     assert results["eval"]["rows"][0]["primary_metric"] > 0.1    # noisy copies of the GT score well
     checks = report["targets"]
-    assert checks["inference >= 1.2x eager fp32"] == {"value": pytest.approx(2.5), "met": True}
+    assert checks["inference_fast_over_eager"] == {
+        "label": "inference fast path >= 1.2x eager fp32", "value": pytest.approx(2.5), "threshold": 1.2,
+        "status": "met"}
+    assert checks["training_fast_over_eager"]["status"] == "met"       # 2.5x against >= 1.0x
+    assert {checks[f"kit_head_share_{variant}"]["label"] for variant in ("eager_fp32", "fast")} == {
+        "KIT head + k-medoids < 5% of the eager forward", "KIT head + k-medoids < 5% of the fast path forward"}
+
+
+def test_one_target_table_serves_both_harnesses(capsys):
+    """A ratio target is met at its threshold, a share target only below it; the benchmark's and the
+    GPU check's records come from the same table and print through the same list."""
+    from benchmarks.report import print_targets
+    from benchmarks.targets import TARGETS, evaluate_target, unmeasured_target
+    assert evaluate_target("inference_fast_over_eager", 1.2)["status"] == "met"
+    assert evaluate_target("inference_fast_over_eager", 1.19)["status"] == "missed"
+    assert evaluate_target("kit_head_share", 0.049, "eager")["status"] == "met"
+    assert evaluate_target("kit_head_share", 0.05, "eager")["status"] == "missed"
+    compiled = unmeasured_target("training_compiled", "training_compiled: skipped (--skip)")
+    assert compiled["threshold"] == TARGETS["training_compiled"].threshold
+    print_targets({"head": evaluate_target("kit_head_share", 0.2, "fast path"), "compiled": compiled})
+    assert capsys.readouterr().out.splitlines() == [
+        "-- targets", "  [missed] KIT head + k-medoids < 5% of the fast path forward: 0.200",
+        "  [not measured] bf16 + channels_last + compile training >= 3.0x fp32 eager: training_compiled: skipped "
+        "(--skip)"]
 
 
 def test_benchmark_tool_prints_the_report(repo_root, tmp_path):
@@ -364,9 +387,13 @@ def test_benchmark_tool_prints_the_report(repo_root, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"train", "infer"}
-    for section in ("-- training", "-- inference", "fast / eager", "-- targets", "profile eager_fp32:",
-                    "profile fast:"):
+    for section in ("-- training", "-- inference", "speed-up", "-- targets", "-- profile of training eager_fp32:",
+                    "-- profile of training fast:"):
         assert section in completed.stdout
+    # one row per timed variant, the paired speed-up on the fast ones
+    rows = {line.split()[0]: line for line in completed.stdout.splitlines() if line.startswith("  ")}
+    ratio = report["results"]["infer"]["fast_flip_over_eager_flip"]
+    assert f"{ratio['ratio']:.2f}x ({ratio['ratio_min']:.2f}-{ratio['ratio_max']:.2f})" in rows["fast_flip"]
     for profiled in report["results"]["train"]["profile"].values():
         times = [op["self_ms_per_call"] for op in profiled["rows"]]
         assert len(times) == 3 and times == sorted(times, reverse=True) and times[-1] > 0

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kitpose.benchmark.gpu_check import PARTS, TARGETS, BudgetExceeded, deadline, exit_status, main
+from benchmarks.gpu_check import CHECKED_TARGETS, PARTS, BudgetExceeded, deadline, exit_status, main
+from benchmarks.targets import TARGETS
 
 pytestmark = pytest.mark.gpu_check
 
@@ -92,7 +93,9 @@ def test_speed_parts(quick):
 def test_targets_and_profiles(quick):
     _, report = quick
     targets = report["targets"]
-    assert set(targets) == set(TARGETS)
+    assert set(targets) == set(CHECKED_TARGETS)
+    for name, target in targets.items():   # thresholds and labels from the one table
+        assert (target["threshold"], target["label"]) == (TARGETS[name].threshold, TARGETS[name].describe())
     assert all(target["status"] in ("met", "missed", "not measured") for target in targets.values())
     assert targets["training_compiled"]["status"] == "not measured"
     assert "CUDA only" in targets["training_compiled"]["reason"]

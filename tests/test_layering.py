@@ -1,4 +1,6 @@
-"""The package's import structure: layers point down only, no import cycle, light inference imports.
+"""The package's import structure: layers point down only, no import cycle, light inference imports;
+the package stands alone: it imports nothing of the checkout around it (benchmarks/, tools/, tests/)
+and finds no file through it.
 
 Every `import` of a kitpose module anywhere in a file counts (also inside functions): a deferred
 import hides a dependency from Python, not from the design. docs/architecture.md describes the
@@ -21,8 +23,6 @@ LAYERS = {
     "losses": 3, "evaluation": 3, "runtime": 3, "vis": 3, "demo": 3, "interop": 3,
     "console": 4,
     "inference": 5, "engine": 5,
-    "reference": 6,
-    "benchmark": 7,
 }
 
 
@@ -140,3 +140,89 @@ def test_importing_inference_does_not_load_training():
             "'kitpose.losses'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", loaded
+
+
+# ---------------------------------------------------------------------------- the package stands alone
+CHECKOUT_PACKAGES = {"benchmarks", "tools", "tests"}  # folders beside lib/ in the checkout, not installed
+
+
+def checkout_imports(source):
+    """Top-level names of the checkout's folders that the module `source` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found & CHECKOUT_PACKAGES
+
+
+def test_the_package_imports_nothing_of_the_checkout():
+    found = {str(path.relative_to(PACKAGE_ROOT)): sorted(checkout_imports(path.read_text()))
+             for path in sorted(PACKAGE_ROOT.rglob("*.py")) if checkout_imports(path.read_text())}
+    assert not found, found
+
+
+def _refers_to_this_file(node):
+    return (isinstance(node, ast.Name) and node.id == "__file__") or (
+        isinstance(node, ast.Attribute) and node.attr == "__file__")
+
+
+def _folders_up(node):
+    """Folders a path expression climbs at `node`: dirname(), .parent, .parents[N], '..'."""
+    if isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        return int(name == "dirname")
+    if isinstance(node, ast.Attribute):
+        return int(node.attr == "parent")
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "parents"
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int)):
+        return node.slice.value + 1
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.replace("\\", "/").split("/").count("..")
+    return 0
+
+
+def climbs_out_of_the_package(source, depth):
+    """Line numbers of expressions that start from `__file__` (of this module, or a package's) and climb
+    more than `depth` folders: out of the package, for a module `depth` - 1 folders below its root."""
+    lines = []
+    for statement in ast.walk(ast.parse(source)):
+        if not isinstance(statement, ast.stmt):
+            continue
+        for expression in ast.iter_child_nodes(statement):
+            if not isinstance(expression, ast.expr):
+                continue
+            nodes = list(ast.walk(expression))
+            if any(_refers_to_this_file(node) for node in nodes) and sum(map(_folders_up, nodes)) > depth:
+                lines.append(expression.lineno)
+    return lines
+
+
+def test_no_file_is_found_through_the_checkout():
+    """Package files are read from inside the package; everything else comes from arguments (an
+    installed, non-editable package has no checkout around it)."""
+    found = {}
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        relative = path.relative_to(PACKAGE_ROOT)
+        lines = climbs_out_of_the_package(path.read_text(), len(relative.parts))
+        if lines:
+            found[relative.as_posix()] = lines
+    assert not found, found
+
+
+def test_a_climb_or_a_checkout_import_would_be_found():
+    """The checks are real: the ways of climbing from __file__ are counted, a path inside the package passes;
+    imports of the checkout's folders are named."""
+    assert climbs_out_of_the_package("ROOT = Path(kitpose.__file__).resolve().parents[2]\n", 2) == [1]
+    assert climbs_out_of_the_package("from pathlib import Path\nX = Path(__file__).parent.parent.parent / 'e'\n",
+                                     2) == [2]
+    assert climbs_out_of_the_package("T = os.path.join(os.path.dirname(__file__), '..', '..', 'experiments')\n",
+                                     2) == [1]
+    assert climbs_out_of_the_package("T = os.path.join(os.path.dirname(__file__), '../../experiments/x.yaml')\n",
+                                     2) == [1]
+    assert climbs_out_of_the_package("META = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'meta')\n",
+                                     2) == []
+    assert climbs_out_of_the_package("ROOT = Path(__file__).parents[1]\n", 2) == []
+    assert checkout_imports("from benchmarks.targets import TARGETS\nimport tools.train\nimport kitpose\n") == {
+        "benchmarks", "tools"}

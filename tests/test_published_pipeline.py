@@ -1,4 +1,4 @@
-"""The data pipeline equals the published implementation's, family by family (kitpose.reference).
+"""The data pipeline equals the published implementation's, family by family (benchmarks.reference).
 
 pipeline_reference.pt holds AP-10K cases made by scripted runs of the published code;
 published_pipeline_extra.pt the same kinds of cases for its COCO, AnimalPose and AnimalKingdom
@@ -9,7 +9,7 @@ import logging
 
 import torch
 
-from kitpose import reference
+from benchmarks import reference
 
 
 def run_comparisons(pipeline, samples_dir, caplog):

@@ -3,12 +3,15 @@
     python tools/gpu_check.py --device cuda --json output/gpu_check.json      # the device run
     python tools/gpu_check.py --device cpu --quick                            # the same code paths on a CPU
 
-The harness is `kitpose.benchmark.gpu_check` (its docstring lists every part; docs/gpu_check.md
-says what the device machine needs).
+The harness is `benchmarks.gpu_check` in this checkout (its docstring lists every part;
+docs/gpu_check.md says what the device machine needs).
 """
 import sys
+from pathlib import Path
 
-from kitpose.benchmark.gpu_check import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's benchmarks/
+
+from benchmarks.gpu_check import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,6 @@
-"""The benchmark's parts: training, inference, data pipeline, evaluation, and the derived figures.
+"""Measurements of the speed benchmark (its training, inference, data-pipeline and evaluation parts)
+and what the GPU check shares with it: the random model and batches, the timed train step, the
+data set and loader rates, the environment record, MACs, FLOP/s and the device peaks.
 
 Every speed-up is a ratio against the plain path of the same model, measured in the same run
 with the two paths interleaved round by round: training through `kitpose.engine.train_step`
@@ -9,6 +11,9 @@ folding BatchNorm is exercised as with a trained model.
 """
 import copy
 import json
+import os
+import platform
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -27,8 +32,8 @@ from kitpose.jsonio import write_json
 from kitpose.losses import build_criterion
 from kitpose.models import kmedoids_cosine, set_part_maps, unwrap_model
 from kitpose.models.complexity import count_macs
-from kitpose.runtime import (autocast_context, predict_heatmaps, prepare_for_inference, prepare_for_training,
-                             training_amp)
+from kitpose.runtime import (autocast_context, cpu_model, predict_heatmaps, prepare_for_inference,
+                             prepare_for_training, training_amp)
 from kitpose.runtime.fusion import FusedLinear
 
 from .timing import measure_rounds, paired_ratio, profile_top_ops, summarize, synchronize
@@ -45,13 +50,6 @@ CUDA_PEAK_TFLOPS = (
     ("L4", {"half": 121.0, "fp32": 30.3}),
     ("A10", {"half": 125.0, "fp32": 31.2}),
 )
-CPU_TARGETS = {  # CPU batch 4 on the published AP-10K W32 256x256 configuration
-    "inference_fast_over_eager": 1.2,
-    "training_fast_over_eager": 1.0,
-    "head_and_kmedoids_share_max": 0.05,
-    "data_over_training_per_worker": 2.0,
-}
-CUDA_TARGETS = {"training_fast_over_eager": 2.5}
 
 
 # ---------------------------------------------------------------------------- model and batches
@@ -393,6 +391,21 @@ def bench_evaluation(cfg, args, workdir, meta, memory):
 
 
 # ---------------------------------------------------------------------------- derived figures
+def environment(device):
+    """The machine and software a report was measured on."""
+    env = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+           "torch_threads": torch.get_num_threads(), "cpu": cpu_model(),
+           "cxx_compiler": shutil.which("c++") or shutil.which("g++")}
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        env.update(device_name=properties.name, gpu_memory_gib=properties.total_memory / 2 ** 30,
+                   multiprocessors=properties.multi_processor_count, cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    else:
+        env["device_name"] = f"{env['cpu']}, {os.cpu_count()} CPU(s)"
+    return env
+
+
 def peak_tflops(args, device):
     if args.peak_tflops > 0:
         return {"half": args.peak_tflops, "fp32": args.peak_tflops}, "--peak-tflops"
@@ -493,39 +506,3 @@ def flops_report(results, macs, peaks, amp, device):
             entry["peak_tflops"] = peaks[precision]
         report[name] = entry
     return report
-
-
-def target_checks(results, device):
-    checks = {}
-    if device.type == "cpu":
-        if "infer" in results:
-            value = results["infer"]["fast_over_eager"]["ratio"]
-            checks["inference >= 1.2x eager fp32"] = {
-                "value": value, "met": value >= CPU_TARGETS["inference_fast_over_eager"]}
-            share = results["infer"]["share_of_forward"].get("eager_fp32")
-            fast_share = results["infer"]["share_of_forward"].get("fast")
-            for label, entry in (("eager", share), ("fast path", fast_share)):
-                if entry is not None:
-                    value = entry["kit_head"]  # the head's time includes the k-medoids it calls
-                    checks[f"KIT head + k-medoids < 5% of the {label} forward"] = {
-                        "value": value, "met": value < CPU_TARGETS["head_and_kmedoids_share_max"]}
-        if "train" in results:
-            value = results["train"]["fast_over_eager"]["ratio"]
-            checks["training not slower than eager (ratio >= 1)"] = {
-                "value": value, "met": value >= CPU_TARGETS["training_fast_over_eager"]}
-    elif "train" in results:
-        value = results["train"]["fast_over_eager"]["ratio"]
-        checks["bf16 training >= 2.5x fp32 eager"] = {
-            "value": value, "met": value >= CUDA_TARGETS["training_fast_over_eager"]}
-    if "data" in results and "train" in results:
-        consumption = results["train"]["fast"]["images_per_s"]
-        for key, label in (("in_process_samples_per_s", "in process"),
-                           ("one_worker_samples_per_s", "1 worker process")):
-            rate = results["data"].get(key)
-            if rate:
-                value = rate / consumption
-                checks[f"data pipeline ({label}) >= 2x training consumption"] = {
-                    "value": value, "met": value >= CPU_TARGETS["data_over_training_per_worker"]}
-    return checks
-
-

@@ -42,11 +42,12 @@ little of the time budget left) or 'stopped' (the budget ran out while it ran)) 
    backend (tracing and AOT autograd, no code generation) to show that the model compiles, and
    its speed is no target.
 
-Targets, each reported met, missed or not measured: bf16 + channels_last training >= 2.5x fp32;
-compiled >= 3x fp32; bf16 inference >= 3x fp32 eager; the data pipeline with <= 12 workers >=
-the training consumption. A missed speed target gets a torch.profiler table (top 10 operators by
-self CUDA time, or CPU time on the CPU) of that variant; a missed data target a cProfile table
-(top 10 functions by own time) of the training pipeline, since its work is mostly outside torch.
+Targets (their thresholds: `benchmarks.targets`), each reported met, missed or not measured:
+bf16 + channels_last training and compiled training against fp32, bf16 inference against fp32
+eager, the data pipeline against the training consumption. A missed speed target gets a
+torch.profiler table (top 10 operators by self CUDA time, or CPU time on the CPU) of that
+variant; a missed data target a cProfile table (top 10 functions by own time) of the training
+pipeline, since its work is mostly outside torch.
 
 --budget-s (default 420 s, --quick 120 s) bounds the run: a part starts only when the time
 left covers its usual length, else it is recorded as skipped, and a part still running when the
@@ -60,7 +61,6 @@ import copy
 import cProfile
 import math
 import os
-import platform
 import pstats
 import re
 import shutil
@@ -78,7 +78,6 @@ from torch import nn
 from torch._dynamo.utils import counters as dynamo_counters
 from torch.utils.data import ConcatDataset, default_collate
 
-import kitpose
 from kitpose.config import ConfigError, load_config
 from kitpose.console import run_command
 from kitpose.datasets import build_dataset, config_metainfo
@@ -86,17 +85,19 @@ from kitpose.demo.synthetic import generate_synthetic_dataset
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
-from kitpose.reference import compare_kmedoids, compare_model_outputs
-from kitpose.runtime import cpu_model, predict_heatmaps, prepare_for_inference, prepare_for_training
+from kitpose.runtime import predict_heatmaps, prepare_for_inference, prepare_for_training
 
-from .gpu_report import print_report
-from .parts import (TimedTrainStep, achieved_tflops, bf16_gemm_tflops, loader_samples_per_s, model_macs, peak_tflops,
-                    random_batch, randomize_batchnorm, synthetic_training_set, with_settings)
+from . import REPO_ROOT
+from .report import print_gpu_check
+from .measurements import (TimedTrainStep, achieved_tflops, bf16_gemm_tflops, environment, loader_samples_per_s,
+                           model_macs, peak_tflops, random_batch, randomize_batchnorm, synthetic_training_set,
+                           with_settings)
+from .reference import compare_kmedoids, compare_model_outputs
+from .targets import DATA_MAX_WORKERS, evaluate_target, unmeasured_target
 from .timing import PeakMemory, measure_rounds, paired_ratio, profile_top_ops, summarize
 
 __all__ = ["parse_args", "run", "main"]
 
-REPO_ROOT = Path(kitpose.__file__).resolve().parents[2]
 PUBLISHED_CFG = REPO_ROOT / "experiments" / "ap10k" / "kitpose" / "kitpose_w32_256x256.yaml"
 TINY_CFG = REPO_ROOT / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"
 REFERENCE_DIR = REPO_ROOT / "tests" / "data" / "reference"
@@ -120,9 +121,9 @@ TOLERANCE_REFERENCE = 1e-4
 TOLERANCE_FAST_PATH = 1e-4
 MIN_GRAD_COSINE = 0.99
 FP16_SETTLE = 5  # fp16 steps whose skipped updates (the scaler finding its scale) are allowed
-TARGETS = {"training_bf16_channels_last": 2.5, "training_compiled": 3.0, "inference_bf16": 3.0,
-           "data_over_consumption": 1.0}
-MAX_TARGET_WORKERS = 12
+# the targets (benchmarks.targets) this check measures, and the parts each needs
+CHECKED_TARGETS = {"training_bf16_channels_last": ("training",), "training_compiled": ("training_compiled",),
+                   "inference_bf16": ("inference",), "data_over_consumption": ("data", "training")}
 CPU_COMPILE_BACKEND = "aot_eager"
 
 TRAIN_VARIANTS = {  # name: (config settings, TF32)
@@ -157,7 +158,7 @@ def parse_args(argv):
     parser.add_argument("--data-samples", type=int, default=None,
                         help="samples loaded per worker count (the pictures repeated; default 3072, quick 64)")
     parser.add_argument("--peak-tflops", type=float, default=0.0,
-                        help="bf16 peak TFLOP/s for the MFU (default: the CUDA table in kitpose.benchmark.parts)")
+                        help="bf16 peak TFLOP/s for the MFU (default: the CUDA table in benchmarks/measurements.py)")
     parser.add_argument("--reference", default=str(REFERENCE_DIR), help="folder of the reference outputs")
     parser.add_argument("--fp16-steps", type=int, default=None, help="steps of the fp16 check (default 20, quick 8)")
     parser.add_argument("--threads", type=int, default=None,
@@ -313,27 +314,22 @@ class Check:
         self.progress(f"{name}: {entry['status']}" + (f" ({entry['reason']})" if entry.get("reason") else ""))
         self.save()
 
-    def profile(self, name, run):
-        """A profile of the variant `name` into the report (a failing profiler is recorded, not fatal)."""
-        self.progress(f"profiling {name} (its target was missed)")
+    def judge(self, target, value, profiled, make_profile, **details):
+        """Evaluate `target` at `value` into the report; when it is missed, the profile that
+        `make_profile()` returns goes into the report as `profiled` (a failing profiler is recorded,
+        not fatal: the figures are measured already, the profile only explains them)."""
+        entry = self.report["targets"][target] = evaluate_target(target, value, **details)
+        if entry["status"] != "missed":
+            return
+        self.progress(f"profiling {profiled} (its target was missed)")
         try:
-            self.report["profiles"][name] = profile_top_ops(run, self.device)
-        except Exception as err:  # the figures are already measured; the profile only explains them
-            self.report["profiles"][name] = {"error": f"{type(err).__name__}: {err}"}
+            self.report["profiles"][profiled] = make_profile()
+        except Exception as err:
+            self.report["profiles"][profiled] = {"error": f"{type(err).__name__}: {err}"}
 
-
-def environment(device):
-    env = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads(), "cpu": cpu_model(),
-           "cxx_compiler": shutil.which("c++") or shutil.which("g++")}
-    if device.type == "cuda":
-        properties = torch.cuda.get_device_properties(device)
-        env.update(device_name=properties.name, gpu_memory_gib=properties.total_memory / 2 ** 30,
-                   multiprocessors=properties.multi_processor_count, cuda=torch.version.cuda,
-                   cudnn=torch.backends.cudnn.version())
-    else:
-        env["device_name"] = f"{env['cpu']}, {os.cpu_count()} CPU(s)"
-    return env
+    def judge_speed(self, target, value, variant, run):
+        """`judge` with a torch.profiler table of the variant's `run`."""
+        self.judge(target, value, variant, lambda: profile_top_ops(run, self.device))
 
 
 def settings(args):
@@ -540,11 +536,8 @@ def training(check):
     entry, steps = measure_training(check, names)
     if check.device.type != "cuda":
         entry["not_applicable"] = {"tf32": "TF32 is a CUDA tensor-core mode"}
-    target = evaluate_target(entry["variants"]["bf16_channels_last"]["over_fp32"]["ratio"],
-                             TARGETS["training_bf16_channels_last"])
-    check.report["targets"]["training_bf16_channels_last"] = target
-    if target["status"] == "missed":
-        check.profile("training bf16_channels_last", steps["bf16_channels_last"])
+    check.judge_speed("training_bf16_channels_last", entry["variants"]["bf16_channels_last"]["over_fp32"]["ratio"],
+                      "training bf16_channels_last", steps["bf16_channels_last"])
     return entry
 
 
@@ -561,11 +554,8 @@ def training_compiled(check):
         entry["target_note"] = (f"the engine compiles on CUDA only (prepare_for_training, TRAIN.COMPILE); on the "
                                 f"CPU the {CPU_COMPILE_BACKEND} backend shows that the model compiles, not its speed")
         return entry
-    target = evaluate_target(entry["variants"]["bf16_channels_last_compile"]["over_fp32"]["ratio"],
-                             TARGETS["training_compiled"])
-    check.report["targets"]["training_compiled"] = target
-    if target["status"] == "missed":
-        check.profile("training bf16_channels_last_compile", steps["bf16_channels_last_compile"])
+    check.judge_speed("training_compiled", entry["variants"]["bf16_channels_last_compile"]["over_fp32"]["ratio"],
+                      "training bf16_channels_last_compile", steps["bf16_channels_last_compile"])
     return entry
 
 
@@ -619,10 +609,8 @@ def inference(check):
                                                     "largest_heatmap_value": float(eager_heatmaps.abs().max())}},
              "settings": {"fast_path": {"TEST.FUSE_BN": cfg.TEST.FUSE_BN, "TEST.CPU_KERNELS": cfg.TEST.CPU_KERNELS,
                                         "TEST.CHANNELS_LAST": channels_last}, "flip_pairs": len(flip_pairs)}}
-    target = evaluate_target(ratios["bf16_fast_over_fp32_eager"]["ratio"], TARGETS["inference_bf16"])
-    check.report["targets"]["inference_bf16"] = target
-    if target["status"] == "missed":
-        check.profile("inference bf16_fast", runs["bf16_fast"])
+    check.judge_speed("inference_bf16", ratios["bf16_fast_over_fp32_eager"]["ratio"], "inference bf16_fast",
+                      runs["bf16_fast"])
     return entry
 
 
@@ -664,10 +652,6 @@ def data_profile(check, batches=2):
 
 
 # ---------------------------------------------------------------------------- targets
-def evaluate_target(value, threshold):
-    return {"value": value, "threshold": threshold, "status": "met" if value >= threshold else "missed"}
-
-
 def finish_targets(check):
     """Every target in the report: measured ones are there already; the data target needs the best
     training rate of the whole run; the rest are 'not measured' with the reason."""
@@ -677,29 +661,23 @@ def finish_targets(check):
     training_rates = {name: entry["images_per_s"] for part in speed_parts
                       for name, entry in parts.get(part, {}).get("variants", {}).items()}
     rates = {int(workers): rate for workers, rate in parts.get("data", {}).get("samples_per_s", {}).items()
-             if rate and int(workers) <= MAX_TARGET_WORKERS}
+             if rate and int(workers) <= DATA_MAX_WORKERS}
     if training_rates and rates:
         consumption_variant = max(training_rates, key=training_rates.get)
         consumption = training_rates[consumption_variant]
         best_workers = max(rates, key=rates.get)
-        target = evaluate_target(rates[best_workers] / consumption, TARGETS["data_over_consumption"])
         enough = [workers for workers in sorted(rates) if rates[workers] >= consumption]
-        target.update(consumption_img_per_s=consumption, consumption_variant=consumption_variant,
-                      best_workers=best_workers, best_samples_per_s=rates[best_workers],
-                      fewest_workers_enough=enough[0] if enough else None)
-        targets["data_over_consumption"] = target
-        if target["status"] == "missed":
-            check.progress("profiling the data pipeline (its target was missed)")
-            check.report["profiles"]["data pipeline"] = data_profile(check)
-    sources = {"training_bf16_channels_last": ["training"], "training_compiled": ["training_compiled"],
-               "inference_bf16": ["inference"], "data_over_consumption": ["data", "training"]}
-    for name, threshold in TARGETS.items():
+        check.judge("data_over_consumption", rates[best_workers] / consumption, "data pipeline",
+                    lambda: data_profile(check), consumption_img_per_s=consumption,
+                    consumption_variant=consumption_variant, best_workers=best_workers,
+                    best_samples_per_s=rates[best_workers], fewest_workers_enough=enough[0] if enough else None)
+    for name, needed in CHECKED_TARGETS.items():
         if name not in targets:
-            notes = {part: parts[part].get("reason") or parts[part].get("target_note") for part in sources[name]
+            notes = {part: parts[part].get("reason") or parts[part].get("target_note") for part in needed
                      if part in parts}
             why = "; ".join(f"{part}: {parts[part]['status']}" + (f" ({note})" if note else "")
                             for part, note in notes.items())
-            targets[name] = {"status": "not measured", "threshold": threshold, "reason": why}
+            targets[name] = unmeasured_target(name, why)
 
 
 # ---------------------------------------------------------------------------- the run
@@ -741,7 +719,7 @@ def main(argv=None):
     report = run_command(run, args)
     if report is None:
         return 1
-    print_report(report)
+    print_gpu_check(report)
     if args.json:
         print(f"wrote {args.json}")
     return exit_status(report)

@@ -32,6 +32,7 @@ median over rounds of (eager time / fast time) of that round.
 - peak memory of each part (CPU: peak resident set size, reset per part through
   /proc/self/clear_refs where Linux allows it; CUDA: torch.cuda.max_memory_allocated), and
   model FLOPs utilisation where the peak FLOP/s of the device is known.
+- targets: those of `benchmarks.targets` that the run measured, met or missed.
 """
 import argparse
 import os
@@ -47,11 +48,11 @@ from kitpose.datasets import config_metainfo
 from kitpose.engine.seeding import configure_cudnn
 from kitpose.jsonio import write_json
 from kitpose.models import build_model
-from kitpose.runtime import cpu_model
 
-from .parts import (bench_data, bench_evaluation, bench_inference, bench_training, cpu_gemm_gmacs, flops_report,
-                    head_rates, model_macs, peak_tflops, randomize_batchnorm, target_checks)
-from .report import print_report
+from .measurements import (bench_data, bench_evaluation, bench_inference, bench_training, cpu_gemm_gmacs,
+                           environment, flops_report, head_rates, model_macs, peak_tflops, randomize_batchnorm)
+from .report import print_benchmark
+from .targets import evaluate_target
 from .timing import PeakMemory
 
 __all__ = ["parse_args", "run", "main"]
@@ -120,12 +121,7 @@ def run(args):
     report = {
         "config": args.cfg, "batch": args.batch, "device": device.type, "iters": args.iters,
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv else "",
-        "environment": {
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{cpu_model()}, {os.cpu_count()} CPU(s)",
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "load_before": load_before, "load_after": os.getloadavg(),
-        },
+        "environment": dict(environment(device), load_before=load_before, load_after=os.getloadavg()),
         "results": results,
         "flops": flops_report(results, macs, peaks, amp, device),
         "cpu_gemm_gmacs_per_s": gemm_gmacs,
@@ -137,12 +133,36 @@ def run(args):
     return report
 
 
+def target_checks(results, device):
+    """The targets (benchmarks.targets) this run measured, each evaluated."""
+    checks = {}
+    if "train" in results:
+        name = "training_fast_over_eager" if device.type == "cpu" else "training_bf16_channels_last"
+        checks[name] = evaluate_target(name, results["train"]["fast_over_eager"]["ratio"])
+    if "infer" in results and device.type == "cpu":
+        infer = results["infer"]
+        checks["inference_fast_over_eager"] = evaluate_target("inference_fast_over_eager",
+                                                              infer["fast_over_eager"]["ratio"])
+        for variant, where in (("eager_fp32", "eager"), ("fast", "fast path")):
+            share = infer["share_of_forward"].get(variant)
+            if share is not None:  # the head's time includes the k-medoids it calls
+                checks[f"kit_head_share_{variant}"] = evaluate_target("kit_head_share", share["kit_head"], where)
+    if "data" in results and "train" in results:
+        consumption = results["train"]["fast"]["images_per_s"]
+        for measure, where in (("in_process", "in process"), ("one_worker", "1 worker process")):
+            rate = results["data"].get(f"{measure}_samples_per_s")
+            if rate:
+                checks[f"data_{measure}_over_training"] = evaluate_target("data_per_worker_over_training",
+                                                                          rate / consumption, where)
+    return checks
+
+
 def main(argv=None):
     args = parse_args(argv)
     report = run_command(run, args, USER_ERRORS + (ValueError,))
     if report is None:
         return 1
-    print_report(report)
+    print_benchmark(report)
     if args.json:
         write_json(args.json, report, indent=2)
         print(f"wrote {args.json}")

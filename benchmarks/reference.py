@@ -7,9 +7,13 @@ CutMix from given draws, flip-test decoding and the rescoring + OKS-NMS results.
 
 Each ``compare_*`` function runs this project's code on the same inputs and returns a
 ``Comparison``: the largest differences per quantity and the tolerance each must meet.
-``tools/check_reference.py`` prints them; the tests assert them.
+``main`` (tools/check_reference.py) prints them; the tests assert them.
 """
+import argparse
 import json
+import logging
+import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +29,14 @@ from kitpose.datasets.cutmix import CutMixDraws, cutmix_batch, published_box
 from kitpose.datasets.topdown import TopDownCocoDataset, build_augmentation
 from kitpose.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 from kitpose.evaluation import evaluate_topdown, evaluation_settings, instance_scores
+from kitpose.models import build_model, count_parameters
+
+from . import REPO_ROOT
 
 __all__ = ["Comparison", "ScriptedDraws", "compare_train_cases", "compare_affine_cases", "compare_cutmix_cases",
            "compare_decode_cases", "compare_results_cases", "compare_dataset_filter", "compare_model_outputs",
            "compare_kmedoids", "compare_losses", "compare_official_keys", "check_renamed_key_refused",
-           "pipeline_comparisons", "compare_all"]
+           "pipeline_comparisons", "compare_all", "default_reference_dir", "main"]
 
 
 @dataclass
@@ -405,3 +412,59 @@ def compare_all(reference_dir, samples_dir, official_cfg):
                 comparison.family = f"{name}: {comparison.family}"
                 comparisons.append(comparison)
     return comparisons
+
+
+# ---------------------------------------------------------------------------- tools/check_reference.py
+TESTS_DATA = REPO_ROOT / "tests" / "data"
+OFFICIAL_CFG = REPO_ROOT / "experiments" / "ap10k" / "kitpose" / "kitpose_w32_256x256.yaml"
+
+
+def default_reference_dir():
+    """$KITPOSE_REFERENCE_DIR if set, else the checkout's tests/data/reference."""
+    if os.environ.get("KITPOSE_REFERENCE_DIR"):
+        return Path(os.environ["KITPOSE_REFERENCE_DIR"])
+    return TESTS_DATA / "reference"
+
+
+def print_parameter_counts(experiments_dir):
+    print("parameter counts of the published configurations (all / used):")
+    for path in sorted(Path(experiments_dir).glob("*/kitpose/*.yaml")):
+        cfg = load_config(str(path), ["MODEL.INIT_WEIGHTS", "False"])
+        with torch.device("meta"):
+            num_all, num_used = count_parameters(build_model(cfg))
+        print(f"  {str(path.relative_to(experiments_dir)):<45} {num_all:>13,} {num_used:>13,}")
+
+
+def main(argv=None):
+    """Compare this implementation with the outputs of the published one and print the largest differences.
+
+    python tools/check_reference.py [--reference DIR] [--samples DIR]
+
+    DIR defaults to $KITPOSE_REFERENCE_DIR, else the checkout's tests/data/reference (samples:
+    tests/data/samples). Every family above is compared: the tiny model's outputs and clusters,
+    the k-medoids case, the losses, the official checkpoint keys, strict loading, and for each
+    pipeline file (pipeline_reference.pt, published_pipeline_extra.pt when present) training
+    samples from scripted draws, affine matrices, CutMix, decoding, rescoring + OKS-NMS and the
+    annotation filter. Parameter counts of experiments/ are printed. Exits 1 when a comparison fails.
+    """
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--reference", default=None,
+                        help="reference folder (default $KITPOSE_REFERENCE_DIR, else tests/data/reference)")
+    parser.add_argument("--samples", default=str(TESTS_DATA / "samples"),
+                        help="sample images folder (default tests/data/samples)")
+    args = parser.parse_args(argv)
+    reference_dir = Path(args.reference) if args.reference else default_reference_dir()
+    if not (reference_dir / "kitpose_tiny_ap10k_reference.pt").is_file():
+        print(f"error: {reference_dir / 'kitpose_tiny_ap10k_reference.pt'} not found (pass --reference DIR)",
+              file=sys.stderr)
+        return 1
+    # the annotation-filter cases skip annotations on purpose: keep their warnings out of the printout
+    logging.getLogger("kitpose.datasets").setLevel(logging.ERROR)
+    official_cfg = load_config(str(OFFICIAL_CFG), ["MODEL.INIT_WEIGHTS", "False"])
+    comparisons = compare_all(reference_dir, Path(args.samples), official_cfg)
+    for comparison in comparisons:
+        print("\n".join(comparison.lines()))
+    print_parameter_counts(REPO_ROOT / "experiments")
+    failed = [c.family for c in comparisons if c.failed]
+    print("all comparisons passed" if not failed else "FAILED: " + "; ".join(failed))
+    return 1 if failed else 0
