@@ -33,6 +33,14 @@ _C.MODEL.NAME = "kitpose_part"    # 'kitpose_part' (HRNet + KIT head) or 'pose_h
 _C.MODEL.INIT_WEIGHTS = True      # backbone init (normal std .001) then MODEL.PRETRAINED
 _C.MODEL.PRETRAINED = ""          # ImageNet HRNet weights, e.g. models/pytorch/imagenet/hrnet_w32-36af842e.pth
 _C.MODEL.INIT = True              # KIT head init: Linear trunc-normal std .02, LayerNorm 1/0
+_C.MODEL.INIT_FROM = ""           # fine-tuning: a trained checkpoint (published or own) to start from; every tensor
+                                  # that fits loads, those sized by NUM_JOINTS / NUM_BP start fresh (see INIT_KEYPOINT_MAP);
+                                  # applied after MODEL.PRETRAINED, ignored when AUTO_RESUME continues a run
+_C.MODEL.INIT_META = ""           # the INIT_FROM checkpoint's keypoints: a built-in metainfo name ('ap10k', ...) or a
+                                  # metainfo JSON; needed to name source keypoints in INIT_KEYPOINT_MAP
+_C.MODEL.INIT_KEYPOINT_MAP = []   # keypoint rows carried over from INIT_FROM, 'source:target' (names or 0-based
+                                  # indices), e.g. ['Nose:snout', 'Root of tail:tailbase']; empty with INIT_META: the
+                                  # keypoints whose names agree (side and words: Nose = snout); ['none']: no row carried
 _C.MODEL.NUM_JOINTS = 17          # K keypoints
 _C.MODEL.NUM_BP = 4               # P body-part prompts (k-medoids clusters); 0 = no part prompts
 _C.MODEL.IMAGE_SIZE = [256, 256]  # network input [width, height]

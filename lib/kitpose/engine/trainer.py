@@ -20,6 +20,7 @@ from kitpose.runtime import autocast_context, describe_training_amp, prepare_for
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
 from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
                           wrap_model)
+from .finetune import initialise_from_config
 from .optim import build_optimizer, build_scheduler
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
 from .validation import evaluate_predictions, predict_dataset
@@ -191,6 +192,12 @@ def _train(cfg, context, dirs):
     configure_cudnn(cfg)
 
     model = build_model(cfg, is_train=True)
+    if cfg.MODEL.INIT_FROM:
+        if cfg.AUTO_RESUME and (dirs.output_dir / CHECKPOINT_NAME).exists():
+            logger.info("MODEL.INIT_FROM %s not applied: AUTO_RESUME continues from %s", cfg.MODEL.INIT_FROM,
+                        dirs.output_dir / CHECKPOINT_NAME)
+        else:
+            initialise_from_config(cfg, model)
     num_all, num_used = count_parameters(model)
     logger.info("model %s: %s parameters (%s used by the forward pass)", cfg.MODEL.NAME, f"{num_all:,}",
                 f"{num_used:,}")
