@@ -7,6 +7,7 @@ import torch
 
 from engine_support import REPO_ROOT, make_tiny_dataset, run_output_dir, tiny_config
 from kitpose.config import get_default_config, load_config
+from kitpose.datasets import load_metainfo
 from kitpose.datasets.keypoint_names import keypoint_name_key, match_keypoints, parse_keypoint_map
 from kitpose.engine import run_training
 from kitpose.engine.finetune import initialise_from_config, keypoint_map_from_config
@@ -34,36 +35,48 @@ def save(model, path):
     return path
 
 
-def test_published_w32_layout_initialises_a_four_keypoint_model(tmp_path):
-    """The published W32 layout (17 keypoints, 4 parts; random weights made here) -> 4 keypoints, 2 parts."""
-    source_cfg = load_config(str(W32_CONFIG))
+@pytest.fixture(scope="module")
+def published_w32_checkpoint(tmp_path_factory):
+    """The published W32 layout (AP-10K: 17 keypoints, 4 parts) with random weights made here,
+    saved as DataParallel-prefixed {'state_dict': ...}."""
     torch.manual_seed(0)
-    source = build_model(source_cfg).state_dict()
-    path = tmp_path / "ap10k_w32_random.pth"
-    torch.save({"state_dict": {"module." + k: v for k, v in source.items()}}, path)  # DataParallel form
-    del source
+    source = build_model(load_config(str(W32_CONFIG))).state_dict()
+    path = tmp_path_factory.mktemp("w32") / "ap10k_w32_random.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in source.items()}}, path)
+    return path
 
+
+def test_published_w32_layout_initialises_a_four_keypoint_model(published_w32_checkpoint):
     target_cfg = load_config(str(W32_CONFIG), ["MODEL.NUM_JOINTS", "4", "MODEL.NUM_BP", "2"])
     torch.manual_seed(1)
     model = build_model(target_cfg)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    report = init_from_checkpoint(model, path, keypoint_map=[(2, 0), (4, 3)])   # Nose -> snout, tail root -> tailbase
+    report = init_from_checkpoint(model, published_w32_checkpoint, keypoint_map=[(2, 0), (4, 3)])  # Nose, tail root
 
-    source = torch.load(path)["state_dict"]
+    source = torch.load(published_w32_checkpoint)["state_dict"]
     own = model.state_dict()
     keypoint_tensors = {"pre_feature.final_layer.weight", "pre_feature.final_layer.bias"}
     part_tensors = {k for k in own if k.startswith(PART_PREFIXES)}
     assert set(report.mapped) == keypoint_tensors
-    assert part_tensors <= set(report.reinitialised)
-    assert set(report.reinitialised) - part_tensors == {"channelformer.pos_embedding"}   # sine table for 4 keypoints
+    assert set(report.reinitialised) == part_tensors | {"channelformer.pos_embedding"}  # + sine table for 4
     assert len(report.loaded) == len(own) - len(keypoint_tensors) - len(report.reinitialised)
     for name in report.loaded:
         assert torch.equal(own[name], source["module." + name]), name
-    for name in part_tensors | {"channelformer.pos_embedding"}:
+    for name in report.reinitialised:
         assert torch.equal(own[name], fresh[name]), name
     weight, source_weight = own["pre_feature.final_layer.weight"], source["module.pre_feature.final_layer.weight"]
     assert torch.equal(weight[0], source_weight[2]) and torch.equal(weight[3], source_weight[4])
     assert torch.equal(weight[1:3], fresh["pre_feature.final_layer.weight"][1:3])   # no source row: fresh
+
+
+def test_published_yaml_fine_tunes_from_ap10k_by_keypoint_names(published_w32_checkpoint):
+    """AP-10K -> AnimalPose with the published AnimalPose YAML plus INIT_FROM / INIT_META."""
+    cfg = load_config(str(REPO_ROOT / "experiments/animalpose/kitpose/kitpose_w32_256x256.yaml"),
+                      ["MODEL.INIT_FROM", str(published_w32_checkpoint), "MODEL.INIT_META", "ap10k"])
+    pairs = keypoint_map_from_config(cfg, list(load_metainfo("animalpose").keypoints))
+    assert len(pairs) == 8   # eyes, nose, tail base, four paws
+    report = init_from_checkpoint(build_model(cfg), published_w32_checkpoint, pairs)
+    assert report.mapped["pre_feature.final_layer.weight"] == pairs
 
 
 def test_same_keypoints_without_a_map_load_whole(tmp_path):
