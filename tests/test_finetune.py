@@ -182,3 +182,34 @@ def test_config_names_the_rows_and_training_applies_it(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         run_training(resumed)
     assert "not applied: AUTO_RESUME continues" in caplog.text
+
+
+def test_import_labels_init_from_writes_a_fine_tuning_yaml(tmp_path):
+    """import_labels --init-from: the checkpoint's architecture, a tenth of the learning rate, the map by names."""
+    pytest.importorskip("sleap_io")
+    from interop_support import make_dlc_project
+    from kitpose.interop import InteropError
+    from kitpose.interop.labels_in import import_labels
+
+    project = make_dlc_project(tmp_path / "project", num_images=4, defects=False)   # AP-10K keypoint names
+    tiny_yaml = REPO_ROOT / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml"
+    tiny_cfg = load_config(str(tiny_yaml))
+    torch.manual_seed(0)
+    state = build_model(tiny_cfg).state_dict()
+    plain = tmp_path / "final_state.pth"
+    torch.save(state, plain)
+    with pytest.raises(InteropError, match=r"fit nowhere[\s\S]*give --init-config"):   # not the built-in network
+        import_labels(project["root"], tmp_path / "refused", init_from=plain)
+    assert not (tmp_path / "refused").exists()
+
+    report = import_labels(project["root"], tmp_path / "fine", init_from=plain, init_config=tiny_yaml)
+    written = load_config(report.yaml)
+    assert written.MODEL.INIT_FROM == str(plain) and written.MODEL.INIT_META == "ap10k"   # the tiny YAML's dataset
+    assert len(written.MODEL.INIT_KEYPOINT_MAP) == 17 and written.MODEL.INIT_KEYPOINT_MAP[2] == "Nose:Nose"
+    assert written.TRAIN.LR == pytest.approx(tiny_cfg.TRAIN.LR * 0.1)
+    assert written.MODEL.EXTRA.STAGE4.NUM_CHANNELS == tiny_cfg.MODEL.EXTRA.STAGE4.NUM_CHANNELS
+
+    training_checkpoint = tmp_path / "checkpoint.pth"    # carries the config it was trained with
+    torch.save({"state_dict": state, "config": tiny_cfg.dump()}, training_checkpoint)
+    report = import_labels(project["root"], tmp_path / "own", init_from=training_checkpoint)
+    assert load_config(report.yaml).MODEL.EXTRA.STAGE4.NUM_CHANNELS == tiny_cfg.MODEL.EXTRA.STAGE4.NUM_CHANNELS

@@ -72,6 +72,7 @@ from kitpose.datasets import metainfo_from_dict
 from kitpose.jsonio import read_json, write_json
 
 from . import InteropError, require_sleap_io
+from .finetune import plan_fine_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -460,8 +461,10 @@ def _read_template(template):
     return config, label
 
 
-def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source):
-    """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT)."""
+def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source,
+                fine_tuning=None):
+    """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT).
+    `fine_tuning`: a FineTunePlan whose keys and header lines the YAML gets."""
     config, template_label = template
     config.setdefault("DATASET", {})
     config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
@@ -481,6 +484,9 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
               f"# TRAIN.END_EPOCH {epochs} = about {train_samples} samples of the {train_instances} training "
               f"instances (warmup {WARMUP_SHARE:.0%} of it), flip {'on' if flip else 'off (no left/right pairs)'}.\n"
               f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
+    if fine_tuning is not None:
+        fine_tuning.apply(config)
+        header += fine_tuning.header()
     with open(path, "w") as f:
         f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
 
@@ -599,16 +605,19 @@ def _write_in_place(out_dir, overwrite, write):
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
                   box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=DEFAULT_TRAIN_SAMPLES,
-                  overwrite=False):
+                  overwrite=False, init_from=None, init_config=None, init_meta=None):
     """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport.
-    `template`: the YAML the written config starts from (None: the built-in `builtin_template()`)."""
+    `template`: the YAML the written config starts from (None: the built-in `builtin_template()`).
+    `init_from`: a trained checkpoint the YAML fine-tunes (`kitpose.interop.finetune`); its architecture
+    comes from `init_config` (else the checkpoint's own config, else the template), its keypoint names
+    from `init_meta` (else the template's dataset)."""
     if images not in ("copy", "link"):
         raise InteropError(f"images must be 'copy' or 'link', got {images!r}")
     if sigma <= 0:
         raise InteropError(f"--sigma must be > 0, got {sigma}")
     source, out_dir = os.fspath(source), os.fspath(out_dir)
     _check_out_dir(out_dir, overwrite)
-    template = _read_template(template)
+    template_path, template = template, _read_template(template)
     labels = load_labels_source(source, fmt)
     names, limbs, order = _skeleton_facts(labels, source)
     name = name or os.path.basename(os.path.normpath(out_dir))
@@ -636,8 +645,15 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
         raise InteropError(f"--flip-pairs: a keypoint is in more than one pair: "
                            f"{_pair_text(names, report.flip_pairs, ':')}")
 
+    fine_tuning = None
+    if init_from:
+        # a --template given names the checkpoint's architecture as --init-config does
+        fine_tuning = plan_fine_tuning(init_from, names, template, init_config or template_path, init_meta)
+        template = (fine_tuning.template, fine_tuning.template_label)
+
     _write_in_place(out_dir, overwrite, lambda staging: _write_import(
-        staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template, train_samples))
+        staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template, train_samples,
+        fine_tuning))
     if report.no_skeleton_limbs:
         logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
                        "'a-b,b-c' or in %s", source, report.meta)
@@ -648,7 +664,7 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
 
 
 def _write_import(staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template,
-                  train_samples):
+                  train_samples, fine_tuning):
     """Write images, annotations, meta.json, the YAML and import_report.json into `staging`; the paths
     in the YAML and the report are those in `out_dir`, where `staging` is renamed to."""
     names = report.keypoints
@@ -675,5 +691,5 @@ def _write_import(staging, out_dir, report, labels, name, train, val, images, fl
     write_json(os.path.join(staging, "meta.json"), meta, indent=1)
     report.yaml = os.path.join(out_dir, f"{name}.yaml")
     _write_yaml(os.path.join(staging, f"{name}.yaml"), template, name, out_dir, len(names), report.flip_pairs,
-                report.train_instances, train_samples, report.source)
+                report.train_instances, train_samples, report.source, fine_tuning)
     write_json(os.path.join(staging, "import_report.json"), asdict(report), indent=1)
