@@ -95,3 +95,17 @@ def parse_keypoint_map(entries, source_names, target_names):
         seen_targets.add(target)
         pairs.append((source, target))
     return pairs
+
+
+def mirror_pairs(names):
+    """[[i, j], ...] (i < j) of keypoints whose names differ only by side: leftear/rightear, L_Eye/R_Eye,
+    paw_left/paw_right, wingL/wingR, forelegL4/forelegR4. A name whose mirror is ambiguous is left out."""
+    keys = [keypoint_name_key(name) for name in names]
+    pairs = []
+    for i, key in enumerate(keys):
+        if key.side != LEFT or not key.words:
+            continue
+        mirrors = [j for j, other in enumerate(keys) if other == NameKey(RIGHT, key.words)]
+        if len(mirrors) == 1 and keys.count(key) == 1:
+            pairs.append(sorted([i, mirrors[0]]))
+    return sorted(pairs)
