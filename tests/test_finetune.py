@@ -164,7 +164,7 @@ def test_config_names_the_rows_and_training_applies_it(tmp_path, caplog):
     assert keypoint_map_from_config(mouse_cfg, ["snout", "leftear", "rightear", "tailbase"]) == [(2, 0), (4, 3)]
     model = build_model(mouse_cfg, is_train=True)
     with caplog.at_level(logging.INFO):
-        report = initialise_from_config(mouse_cfg, model)
+        report = initialise_from_config(mouse_cfg, model, ["snout", "leftear", "rightear", "tailbase"])
     assert report.mapped["pre_feature.final_layer.weight"] == [(2, 0), (4, 3)]
     assert "Nose:snout, Root of tail:tailbase; starting fresh: leftear, rightear" in caplog.text
 

@@ -1,7 +1,7 @@
 """MODEL.INIT_FROM: start training from a trained model, keypoint rows carried over by name."""
 import logging
 
-from kitpose.datasets import config_metainfo, load_metainfo
+from kitpose.datasets import load_metainfo
 from kitpose.datasets.keypoint_names import match_keypoints, parse_keypoint_map
 from kitpose.models import init_from_checkpoint
 
@@ -25,7 +25,7 @@ def keypoint_map_from_config(cfg, target_names):
     return pairs
 
 
-def initialise_from_config(cfg, model):
-    """Apply MODEL.INIT_FROM to a freshly built model; returns the TransferReport."""
-    target_names = list(config_metainfo(cfg).keypoints)
-    return init_from_checkpoint(model, cfg.MODEL.INIT_FROM, keypoint_map_from_config(cfg, target_names))
+def initialise_from_config(cfg, model, keypoint_names):
+    """Apply MODEL.INIT_FROM to a freshly built model of the keypoints `keypoint_names`; returns the
+    TransferReport."""
+    return init_from_checkpoint(model, cfg.MODEL.INIT_FROM, keypoint_map_from_config(cfg, list(keypoint_names)))
