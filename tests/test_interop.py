@@ -307,3 +307,56 @@ def test_untracked_images_with_two_animals_round_trip(reference_model_files, sam
     for check in checks:
         assert check.animals == 2 and check.frames == 2, check.describe()
         assert check.same_entries and check.max_xy_difference <= 1e-3, check.describe()
+
+
+def test_flip_pairs_from_any_side_spelling_and_skeleton_symmetries():
+    fly = ["head", "thorax", "wingL", "wingR", "forelegL4", "forelegR4", "eyeL", "eyeR", "abdomen"]
+    assert infer_flip_pairs(fly) == [[2, 3], [4, 5], [6, 7]]
+    # a skeleton's symmetries win over names: here they pair what names cannot
+    assert infer_flip_pairs(["a1", "a2", "leftear", "rightear"], symmetries=[["a1", "a2"]]) == [[0, 1], [2, 3]]
+    assert infer_flip_pairs(["L_ear", "left_ear", "R_ear"]) == []   # two left ears: ambiguous, not guessed
+
+
+def test_orientation_gap_tells_top_views_from_side_views():
+    from kitpose.interop.labels_in import orientation_gap
+
+    def frames(angles_deg):
+        kept = []
+        for angle in np.radians(angles_deg):
+            direction = np.array([np.cos(angle), np.sin(angle)])
+            keypoints = np.array([[100, 100, 2], [*(100 + 40 * direction), 2], [*(100 + 20 * direction), 2]])
+            # nose, tail, mid-back: nose -> tail is the longest axis
+            kept.append((keypoints, None, None))
+        return [("f.png", None, None, kept)]
+
+    axis, gap = orientation_gap(frames(np.arange(0, 360, 30)), flip_pairs=[])
+    assert axis == (0, 1) and gap == pytest.approx(30)
+    _, gap = orientation_gap(frames([0, 5, 10, 175, 180, 185, 190, 355]), flip_pairs=[])   # facing left or right
+    assert gap > 90
+    assert orientation_gap(frames([0, 90]), flip_pairs=[]) is None   # too few to tell
+
+
+def test_import_of_a_top_view_rotates_over_the_circle_and_reads_skeleton_symmetries(tmp_path):
+    """Animals labelled facing every way -> DATASET.ROT_FACTOR 180 / ROT_PROB 1 in the YAML, with the reason;
+    the .slp skeleton's symmetry pairs keypoints whose names do not say their side."""
+    frames = [np.full((96, 96, 3), 40, np.uint8) for _ in range(12)]
+    video = sio.Video.from_filename(str(write_video(tmp_path / "top.mp4", frames)))
+    nodes = ["nose", "mid", "tail", "a1", "a2"]
+    skeleton = sio.Skeleton(nodes, name="mouse")
+    skeleton.add_symmetry("a1", "a2")
+    labelled = []
+    for t, angle in enumerate(np.radians(np.arange(0, 360, 30))):
+        along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+        xy = np.stack([48 + 30 * along, 48 + 10 * along, 48 - 20 * along,
+                       48 + 20 * along + 8 * across, 48 + 20 * along - 8 * across])
+        labelled.append(sio.LabeledFrame(video=video, frame_idx=t,
+                                         instances=[sio.Instance.from_numpy(xy, skeleton=skeleton)]))
+    labels_file = tmp_path / "top.slp"
+    sio.save_slp(sio.Labels(labelled, videos=[video], skeletons=[skeleton]), str(labels_file))
+    report = import_labels(labels_file, tmp_path / "out", val_fraction=0.0)
+    assert report.flip_pairs == [[3, 4]] and report.full_circle_rotation
+    assert report.orientation_axis == ["nose", "tail"] and report.orientation_gap_deg == pytest.approx(30, abs=0.5)
+    text = open(report.yaml).read()
+    written = yaml.safe_load(text)
+    assert written["DATASET"]["ROT_FACTOR"] == 180 and written["DATASET"]["ROT_PROB"] == 1.0
+    assert "the training animals face every way (the nose -> tail direction" in text

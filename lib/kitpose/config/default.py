@@ -33,6 +33,14 @@ _C.MODEL.NAME = "kitpose_part"    # 'kitpose_part' (HRNet + KIT head) or 'pose_h
 _C.MODEL.INIT_WEIGHTS = True      # backbone init (normal std .001) then MODEL.PRETRAINED
 _C.MODEL.PRETRAINED = ""          # ImageNet HRNet weights, e.g. models/pytorch/imagenet/hrnet_w32-36af842e.pth
 _C.MODEL.INIT = True              # KIT head init: Linear trunc-normal std .02, LayerNorm 1/0
+_C.MODEL.INIT_FROM = ""           # fine-tuning: a trained checkpoint (published or own) to start from; every tensor
+                                  # that fits loads, those sized by NUM_JOINTS / NUM_BP start fresh (see INIT_KEYPOINT_MAP);
+                                  # applied after MODEL.PRETRAINED, ignored when AUTO_RESUME continues a run
+_C.MODEL.INIT_META = ""           # the INIT_FROM checkpoint's keypoints: a built-in metainfo name ('ap10k', ...) or a
+                                  # metainfo JSON; needed to name source keypoints in INIT_KEYPOINT_MAP
+_C.MODEL.INIT_KEYPOINT_MAP = []   # keypoint rows carried over from INIT_FROM, 'source:target' (names or 0-based
+                                  # indices), e.g. ['Nose:snout', 'Root of tail:tailbase']; empty with INIT_META: the
+                                  # keypoints whose names agree (side and words: Nose = snout); ['none']: no row carried
 _C.MODEL.NUM_JOINTS = 17          # K keypoints
 _C.MODEL.NUM_BP = 4               # P body-part prompts (k-medoids clusters); 0 = no part prompts
 _C.MODEL.IMAGE_SIZE = [256, 256]  # network input [width, height]
@@ -108,7 +116,9 @@ _C.DATASET.IMAGE_DIR = ""         # custom: image folder (relative to ROOT or ab
 # augmentation
 _C.DATASET.FLIP = True            # random horizontal flip (p 0.5) with flip pairs
 _C.DATASET.SCALE_FACTOR = 0.25    # random scale: box scale x clip(1 + N(0, 1) sf, 1 - sf, 1 + sf)
-_C.DATASET.ROT_FACTOR = 30        # random rotation clip(N(0, 1) rf, -2 rf, 2 rf) degrees, with probability 0.6
+_C.DATASET.ROT_FACTOR = 30        # random rotation clip(N(0, 1) rf, -2 rf, 2 rf) degrees, with probability ROT_PROB
+_C.DATASET.ROT_PROB = 0.6         # share of training samples rotated (published 0.6; 1.0 for top views, where
+                                  # animals face every way)
 _C.DATASET.PROB_HALF_BODY = 0.0   # probability of a half-body crop
 _C.DATASET.NUM_JOINTS_HALF_BODY = 8  # visible joints needed for a half-body crop
 _C.DATASET.COLOR_RGB = True       # feed RGB (True) or BGR images

@@ -295,6 +295,7 @@ def build_augmentation(cfg, meta, aspect_ratio):
         upper_body_mask=upper_body_mask,
         scale_factor=cfg.DATASET.SCALE_FACTOR,
         rotation_factor=cfg.DATASET.ROT_FACTOR,
+        rotation_prob=cfg.DATASET.ROT_PROB,
         flip=cfg.DATASET.FLIP,
         prob_half_body=cfg.DATASET.PROB_HALF_BODY,
         num_joints_half_body=cfg.DATASET.NUM_JOINTS_HALF_BODY,

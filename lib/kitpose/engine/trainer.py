@@ -20,6 +20,7 @@ from kitpose.runtime import autocast_context, describe_training_amp, prepare_for
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, FINAL_NAME, read_training_state, training_state
 from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffers, build_loader, describe, run_phase,
                           wrap_model)
+from .finetune import initialise_from_config
 from .optim import build_optimizer, build_scheduler
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
 from .validation import evaluate_predictions, predict_dataset
@@ -190,7 +191,14 @@ def _train(cfg, context, dirs):
         seed_everything(cfg.SEED, context.rank)
     configure_cudnn(cfg)
 
+    meta, codec = config_metainfo(cfg), HeatmapCodec.from_config(cfg)
     model = build_model(cfg, is_train=True)
+    if cfg.MODEL.INIT_FROM:
+        if cfg.AUTO_RESUME and (dirs.output_dir / CHECKPOINT_NAME).exists():
+            logger.info("MODEL.INIT_FROM %s not applied: AUTO_RESUME continues from %s", cfg.MODEL.INIT_FROM,
+                        dirs.output_dir / CHECKPOINT_NAME)
+        else:
+            initialise_from_config(cfg, model, meta.keypoints)
     num_all, num_used = count_parameters(model)
     logger.info("model %s: %s parameters (%s used by the forward pass)", cfg.MODEL.NAME, f"{num_all:,}",
                 f"{num_used:,}")
@@ -199,7 +207,6 @@ def _train(cfg, context, dirs):
     train_model = prepare_for_training(model, cfg, context.device)
     criterion = build_criterion(cfg).to(context.device)
 
-    meta, codec = config_metainfo(cfg), HeatmapCodec.from_config(cfg)
     train_dataset = build_dataset(cfg, is_train=True, meta=meta, codec=codec)
     valid_dataset = build_dataset(cfg, is_train=False, meta=meta, codec=codec)
     train_loader = build_loader(train_dataset, cfg, context, is_train=True)

@@ -56,6 +56,16 @@ def import_main(argv=None):
     parser.add_argument("--train-samples", type=int, default=DEFAULT_TRAIN_SAMPLES,
                         help=f"TRAIN.END_EPOCH = this / training instances (default {DEFAULT_TRAIN_SAMPLES}, "
                         "with the default template about 5 minutes on 2 idle CPU cores, 8 when shared)")
+    parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                        help="fine-tune a trained model (published or own .pth): the YAML takes its architecture, "
+                        "a tenth of the template's learning rate and a keypoint map inferred from names")
+    parser.add_argument("--init-config", default=None, metavar="YAML",
+                        help="the YAML the --init-from checkpoint was trained with (e.g. "
+                        "experiments/ap10k/kitpose/kitpose_w32_256x256.yaml for the published AP-10K W32); "
+                        "default: the config a training checkpoint carries, else the built-in template")
+    parser.add_argument("--init-meta", default=None, metavar="NAME|JSON",
+                        help="the --init-from checkpoint's keypoints: a built-in metainfo name (ap10k, animalpose, "
+                        "ak, coco) or a metainfo JSON (default: the --init-config's dataset)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -63,7 +73,8 @@ def import_main(argv=None):
                                val_source=args.val_source, val_fraction=args.val_fraction, seed=args.seed,
                                images=args.images, flip_pairs=args.flip_pairs, skeleton=args.skeleton,
                                sigma=args.sigma, box_margin=args.box_margin, template=args.template,
-                               train_samples=args.train_samples, overwrite=args.overwrite)
+                               train_samples=args.train_samples, overwrite=args.overwrite,
+                               init_from=args.init_from, init_config=args.init_config, init_meta=args.init_meta)
     except InteropError as err:
         logger.error("%s", err)
         return 1

@@ -41,10 +41,15 @@ summarised in the log):
   that list is an error naming them. A skeleton without limbs is
   reported (pictures then show points only); `skeleton` adds limbs ("a-b,b-c"). No skeleton
   (no keypoint names) is an error;
-- flip pairs are inferred from left/right names (``leftear``/``rightear``, ``L_Eye``/``R_Eye``,
-  ``ear_left``/``ear_right``, ``LEye``/``REye``), logged, and editable in meta.json or given as
-  `flip_pairs` ("a:b,c:d", or "none"). Without pairs, flip augmentation and flip testing are off
-  in the YAML (a mirrored animal would be labelled with the wrong sides);
+- flip pairs come from the source skeleton's symmetries (SLEAP) and from names that differ only by
+  side, however spelt (``leftear``/``rightear``, ``L_Eye``/``R_Eye``, ``ear_left``/``ear_right``,
+  ``LEye``/``REye``, ``wingL``/``wingR``, ``forelegL4``/``forelegR4``), logged, and editable in
+  meta.json or given as `flip_pairs` ("a:b,c:d", or "none"). Without pairs, flip augmentation and
+  flip testing are off in the YAML (a mirrored animal would be labelled with the wrong sides);
+- rotation: where the training animals face every way (the direction along their longest keypoint
+  axis, e.g. nose -> tail, leaves no gap over 90 degrees: top views), the YAML rotates training
+  crops over the whole circle (DATASET.ROT_FACTOR 180, ROT_PROB 1) and its header says why;
+  otherwise the template's rotation stays;
 - OKS sigmas: `sigma` for every keypoint (default 0.05, a mid value of COCO's and AP-10K's
   0.025-0.107); edit meta.json when you know better. Half-body ids stay empty (half-body
   augmentation off);
@@ -69,9 +74,11 @@ import yaml
 
 from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN, keypoint_box
 from kitpose.datasets import metainfo_from_dict
+from kitpose.datasets.keypoint_names import mirror_pairs
 from kitpose.jsonio import read_json, write_json
 
 from . import InteropError, require_sleap_io
+from .finetune import plan_fine_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +90,7 @@ DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TRAIN_SAMPLES = 10000
 BUILTIN_TEMPLATE = "kitpose_small_cpu.yaml"   # package data in kitpose/interop/templates/
 WARMUP_SHARE = 0.03     # of the schedule, in the written YAML
+FULL_CIRCLE_GAP_DEG = 90.0   # animals seen facing every way (no larger gap): rotate training crops over the circle
 NAMES_IN_LOG = 10        # a log line names at most this many items; the report names all
 
 
@@ -103,6 +111,9 @@ class ImportReport:
     outside_keypoints: list = field(default_factory=list)      # "frame instance k name (x, y) outside w x h"
     instances_without_box: list = field(default_factory=list)  # "frame instance k: n labelled keypoint(s)"
     no_skeleton_limbs: bool = False
+    orientation_axis: list = field(default_factory=list)   # [from, to] keypoint names of the direction measured
+    orientation_gap_deg: float = None                       # largest angle no training animal faces
+    full_circle_rotation: bool = False                      # gap < FULL_CIRCLE_GAP_DEG: rotation over the circle
     yaml: str = ""
     meta: str = ""
 
@@ -220,41 +231,49 @@ def load_labels_source(source, fmt=None):
 
 
 # ---------------------------------------------------------------- skeleton facts
-_SIDE_WORDS = (("left", "right"), ("right", "left"))
-_SEPARATORS = re.compile(r"([_\-\s.]+)")
-
-
-def _mirror_names(name):
-    """Names the left/right counterpart of `name` could have (lower case)."""
-    lower = name.lower()
-    found = set()
-    for side, other in _SIDE_WORDS:
-        if side in lower:
-            found.add(lower.replace(side, other))
-    parts = _SEPARATORS.split(lower)
-    for i, part in enumerate(parts):
-        if part in ("l", "r"):
-            found.add("".join(parts[:i] + ["r" if part == "l" else "l"] + parts[i + 1:]))
-    if len(name) > 1 and name[0] in "LR" and name[1].isupper():   # LEye / REye
-        found.add(("r" if name[0] == "L" else "l") + lower[1:])
-    found.discard(lower)
-    return found
-
-
-def infer_flip_pairs(names):
-    """[[i, j], ...] of keypoints whose names differ only by left/right (see module docstring)."""
-    by_name = {}
-    for index, name in enumerate(names):
-        by_name.setdefault(name.lower(), []).append(index)
-    pairs, paired = [], set()
-    for i, name in enumerate(names):
-        if i in paired:
-            continue
-        matches = sorted({j for candidate in _mirror_names(name) for j in by_name.get(candidate, []) if j != i})
-        if len(matches) == 1 and matches[0] not in paired:
-            pairs.append(sorted([i, matches[0]]))
-            paired.update(pairs[-1])
+def infer_flip_pairs(names, symmetries=()):
+    """[[i, j], ...] of left/right keypoints: from names that differ only by side (`mirror_pairs`:
+    leftear/rightear, L_Eye/R_Eye, paw_left/paw_right, wingL/wingR, forelegL4/forelegR4) and from the
+    source skeleton's `symmetries` ([name, name] pairs, e.g. SLEAP's), which win where the two disagree."""
+    index = {name: i for i, name in enumerate(names)}
+    pairs = [sorted([index[a], index[b]]) for a, b in symmetries if a in index and b in index and a != b]
+    paired = {k for pair in pairs for k in pair}
+    pairs += [pair for pair in mirror_pairs(names) if not paired & set(pair)]
     return sorted(pairs)
+
+
+def _symmetries(labels):
+    """[name, name] pairs of the source skeleton's symmetries (SLEAP skeletons carry them)."""
+    return [[node.name for node in symmetry.nodes] for symmetry in getattr(labels.skeletons[0], "symmetries", [])
+            if len(symmetry.nodes) == 2]
+
+
+def orientation_gap(frames, flip_pairs, min_instances=8):
+    """((i, j), largest gap in degrees) of the directions from keypoint i to keypoint j over the labelled
+    instances, or None with fewer than `min_instances` usable ones. The axis (i, j) is the pair of
+    keypoints, not a left/right pair, labelled together in most instances and farthest apart (for a
+    quadruped from above, nose to tail). A gap under 90 degrees means the animals face every way."""
+    stacks = np.stack([keypoints for _, _, _, kept in frames for keypoints, _, _ in kept]) if frames else None
+    if stacks is None or len(stacks) < min_instances:
+        return None
+    labelled = stacks[:, :, 2] > 0
+    mirrored = {tuple(pair) for pair in flip_pairs}
+    best = None
+    for i in range(stacks.shape[1]):
+        for j in range(i + 1, stacks.shape[1]):
+            both = labelled[:, i] & labelled[:, j]
+            if (i, j) in mirrored or both.sum() < max(min_instances, 0.5 * len(stacks)):
+                continue
+            distance = np.median(np.linalg.norm(stacks[both, j, :2] - stacks[both, i, :2], axis=1))
+            if best is None or distance > best[0]:
+                best = (distance, i, j, both)
+    if best is None:
+        return None
+    _, i, j, both = best
+    direction = stacks[both, j, :2] - stacks[both, i, :2]
+    angles = np.sort(np.degrees(np.arctan2(direction[:, 1], direction[:, 0])) % 360.0)
+    gaps = np.diff(np.concatenate([angles, angles[:1] + 360.0]))
+    return (i, j), float(gaps.max())
 
 
 def parse_pairs(text, names, joiner, what):
@@ -460,8 +479,24 @@ def _read_template(template):
     return config, label
 
 
-def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source):
-    """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT)."""
+def _rotation_note(report):
+    """(full-circle rotation or not, the YAML header line that says why)."""
+    if report.orientation_gap_deg is None:
+        return False, "# DATASET.ROT_FACTOR: the template's (too few labelled instances to measure orientations).\n"
+    direction = f"{report.orientation_axis[0]} -> {report.orientation_axis[1]}"
+    if report.full_circle_rotation:
+        return True, (f"# DATASET.ROT_FACTOR 180, ROT_PROB 1: the training animals face every way (the {direction} "
+                      f"direction leaves no gap over {FULL_CIRCLE_GAP_DEG:.0f} degrees, largest "
+                      f"{report.orientation_gap_deg:.0f}), as in top views.\n")
+    return False, (f"# DATASET.ROT_FACTOR: the template's; the training animals' {direction} directions leave a "
+                   f"{report.orientation_gap_deg:.0f}-degree gap, so they do not face every way.\n")
+
+
+def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source,
+                fine_tuning=None, rotation=(False, "")):
+    """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT).
+    `fine_tuning`: a FineTunePlan whose keys and header lines the YAML gets; `rotation`: (full circle,
+    header line) from `_rotation_note`."""
     config, template_label = template
     config.setdefault("DATASET", {})
     config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
@@ -481,6 +516,13 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
               f"# TRAIN.END_EPOCH {epochs} = about {train_samples} samples of the {train_instances} training "
               f"instances (warmup {WARMUP_SHARE:.0%} of it), flip {'on' if flip else 'off (no left/right pairs)'}.\n"
               f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
+    full_circle, rotation_line = rotation
+    if full_circle:
+        config["DATASET"].update({"ROT_FACTOR": 180, "ROT_PROB": 1.0})
+    header += rotation_line
+    if fine_tuning is not None:
+        fine_tuning.apply(config)
+        header += fine_tuning.header()
     with open(path, "w") as f:
         f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
 
@@ -599,16 +641,19 @@ def _write_in_place(out_dir, overwrite, write):
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
                   box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=DEFAULT_TRAIN_SAMPLES,
-                  overwrite=False):
+                  overwrite=False, init_from=None, init_config=None, init_meta=None):
     """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport.
-    `template`: the YAML the written config starts from (None: the built-in `builtin_template()`)."""
+    `template`: the YAML the written config starts from (None: the built-in `builtin_template()`).
+    `init_from`: a trained checkpoint the YAML fine-tunes (`kitpose.interop.finetune`); its architecture
+    comes from `init_config` (else the checkpoint's own config, else the template), its keypoint names
+    from `init_meta` (else the template's dataset)."""
     if images not in ("copy", "link"):
         raise InteropError(f"images must be 'copy' or 'link', got {images!r}")
     if sigma <= 0:
         raise InteropError(f"--sigma must be > 0, got {sigma}")
     source, out_dir = os.fspath(source), os.fspath(out_dir)
     _check_out_dir(out_dir, overwrite)
-    template = _read_template(template)
+    template_path, template = template, _read_template(template)
     labels = load_labels_source(source, fmt)
     names, limbs, order = _skeleton_facts(labels, source)
     name = name or os.path.basename(os.path.normpath(out_dir))
@@ -629,15 +674,28 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
 
     report.skeleton = limbs if skeleton is None else parse_pairs(skeleton, names, "-", "--skeleton")
     report.no_skeleton_limbs = not report.skeleton
-    report.flip_pairs = infer_flip_pairs(names) if flip_pairs is None else parse_pairs(flip_pairs, names, ":",
-                                                                                      "--flip-pairs")
+    report.flip_pairs = (infer_flip_pairs(names, _symmetries(labels)) if flip_pairs is None
+                         else parse_pairs(flip_pairs, names, ":", "--flip-pairs"))
     used = {p for pair in report.flip_pairs for p in pair}
     if len(used) != 2 * len(report.flip_pairs):
         raise InteropError(f"--flip-pairs: a keypoint is in more than one pair: "
                            f"{_pair_text(names, report.flip_pairs, ':')}")
 
+    spread = orientation_gap(train, report.flip_pairs)
+    if spread is not None:
+        (axis_from, axis_to), gap = spread
+        report.orientation_axis, report.orientation_gap_deg = [names[axis_from], names[axis_to]], round(gap, 1)
+        report.full_circle_rotation = gap < FULL_CIRCLE_GAP_DEG
+
+    fine_tuning = None
+    if init_from:
+        # a --template given names the checkpoint's architecture as --init-config does
+        fine_tuning = plan_fine_tuning(init_from, names, template, init_config or template_path, init_meta)
+        template = (fine_tuning.template, fine_tuning.template_label)
+
     _write_in_place(out_dir, overwrite, lambda staging: _write_import(
-        staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template, train_samples))
+        staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template, train_samples,
+        fine_tuning))
     if report.no_skeleton_limbs:
         logger.warning("%s: the skeleton has no limbs (pictures show points only); add them with --skeleton "
                        "'a-b,b-c' or in %s", source, report.meta)
@@ -648,7 +706,7 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
 
 
 def _write_import(staging, out_dir, report, labels, name, train, val, images, flip_pairs, sigma, template,
-                  train_samples):
+                  train_samples, fine_tuning):
     """Write images, annotations, meta.json, the YAML and import_report.json into `staging`; the paths
     in the YAML and the report are those in `out_dir`, where `staging` is renamed to."""
     names = report.keypoints
@@ -675,5 +733,5 @@ def _write_import(staging, out_dir, report, labels, name, train, val, images, fl
     write_json(os.path.join(staging, "meta.json"), meta, indent=1)
     report.yaml = os.path.join(out_dir, f"{name}.yaml")
     _write_yaml(os.path.join(staging, f"{name}.yaml"), template, name, out_dir, len(names), report.flip_pairs,
-                report.train_instances, train_samples, report.source)
+                report.train_instances, train_samples, report.source, fine_tuning, _rotation_note(report))
     write_json(os.path.join(staging, "import_report.json"), asdict(report), indent=1)
