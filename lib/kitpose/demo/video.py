@@ -3,8 +3,9 @@
 Animals from `kitpose.demo.synthetic` (random shape and colours, side view, AP-10K keypoints)
 walk back and forth across a fixed background, each in its own lane; the lanes lie closer than an
 animal is tall, so animals that pass each other overlap: they cross and touch, and the one lower
-in the picture (nearer) hides parts of the other. Each turns round at the image border. Legs
-swing in a walking gait and the head bobs, so the pose changes from frame to frame.
+in the picture (nearer) hides parts of the other. At the image border each turns round on the spot
+over TURN_FRAMES frames (through a view from the front or back). Legs swing in a walking gait and
+the head bobs, so the pose changes from frame to frame.
 
 Ground truth per frame and animal: keypoints [K, 3] (x, y, v) with the AP-10K visibility of
 `kitpose.demo.synthetic` (2 visible, 1 inside the frame but hidden, 0 outside), and the animal's
@@ -23,6 +24,7 @@ __all__ = ["SyntheticVideo", "render_multi_animal_video", "write_video"]
 GAIT_SWING = np.deg2rad(22.0)            # leg swing amplitude of the walking gait
 GAIT_PHASE = np.array([0.0, np.pi, np.pi, 0.0])   # L_F, R_F, L_B, R_B: diagonal pairs in step
 STRIDE_PX = 60.0                          # distance walked per gait cycle, in pixels
+TURN_FRAMES = 8                           # frames an animal takes to turn round at the border, standing
 
 
 @dataclasses.dataclass
@@ -41,7 +43,8 @@ def _walker(rng, index, num_animals, width, height, torso_px):
     speed = rng.uniform(4.0, 7.0) * (1 if index % 2 == 0 else -1)       # neighbours walk towards each other
     start = (index + 1) / (num_animals + 1) * width + rng.uniform(-0.05, 0.05) * width
     return {"spec": spec, "lane": lane, "speed": speed, "x": start, "phase": rng.uniform(0, 2 * np.pi),
-            "base_swing": spec.leg_swing.copy(), "base_pitch": spec.head_pitch}
+            "base_swing": spec.leg_swing.copy(), "base_pitch": spec.head_pitch,
+            "yaw": 0.0 if speed > 0 else np.pi, "turning": 0}
 
 
 def render_multi_animal_video(num_frames=60, num_animals=3, size=(384, 256), seed=0, torso_px=70.0, fps=10.0):
@@ -67,7 +70,7 @@ def render_multi_animal_video(num_frames=60, num_animals=3, size=(384, 256), see
             gait = walker["phase"] + 2 * np.pi * walker["x"] / STRIDE_PX * np.sign(walker["speed"])
             spec.leg_swing = walker["base_swing"] + GAIT_SWING * np.sin(gait + GAIT_PHASE)
             spec.head_pitch = walker["base_pitch"] + np.deg2rad(6) * np.sin(2 * gait)
-            spec.yaw = 0.0 if walker["speed"] > 0 else np.pi
+            spec.yaw = walker["yaw"]
             bob = 2.0 * np.sin(2 * gait)
             points, owners = draw_animal(image, part_ids, animal_geometry(spec), torso_px,
                                          np.array([walker["x"], walker["lane"] + bob]), index, names)
@@ -79,10 +82,15 @@ def render_multi_animal_video(num_frames=60, num_animals=3, size=(384, 256), see
         frames.append(image)
         truth.append(keypoints)
         for walker in walkers:
+            if walker["turning"]:
+                walker["yaw"] += np.pi / TURN_FRAMES
+                walker["turning"] -= 1
+                continue
             walker["x"] += walker["speed"]
             if not margin <= walker["x"] <= width - margin:
                 walker["speed"] = -walker["speed"]
                 walker["x"] = float(np.clip(walker["x"], margin, width - margin))
+                walker["turning"] = TURN_FRAMES
     return SyntheticVideo(frames, np.stack(truth), [f"animal_{i}" for i in range(num_animals)], fps)
 
 

@@ -14,7 +14,11 @@ file re-tracked by `tools/eval_tracks.py --retrack`), and returns a track id per
    (`scipy.optimize.linear_sum_assignment`, the Hungarian method): a track gets at most one pose
    per frame and a pose at most one track, and no greedy best-pair-first choice can take a pose
    that a second track needs more;
-4. a pose left over starts a new track. Without a limit (`max_animals` 0) a new track takes a new id
+4. the poses and tracks left over are matched once more, on the overlap (IoU) of the bounding box
+   of a pose's seen keypoints with that of the track's predicted pose, gated at `match_iou`: an
+   animal that turns round or rears changes its pose more from one frame to the next than OKS
+   allows, but stays where it was;
+5. a pose left over starts a new track. Without a limit (`max_animals` 0) a new track takes a new id
    and a track unseen for more than `max_lost` frames ends: ids are never reused, so one id never
    names two animals. With `max_animals` N the ids are 0..N-1 only: while fewer than N exist a
    left-over pose takes the next one; once all N exist, left-over poses take over the ids that
@@ -65,13 +69,14 @@ class IdentityTracker:
     sigmas [K]: OKS sigmas; visibility: a keypoint counts as seen when its score is above it (0 for
     labels whose unlabelled keypoints have visibility 0); match_oks: the gate; max_animals: N (0: no
     limit); max_lost: frames a track may go unseen before it ends (without N) or stops moving in the
-    prediction (with N).
+    prediction (with N); match_iou: the gate of the second matching, on box overlap.
     """
 
-    def __init__(self, sigmas, visibility=0.0, match_oks=0.3, max_animals=0, max_lost=10):
+    def __init__(self, sigmas, visibility=0.0, match_oks=0.3, max_animals=0, max_lost=10, match_iou=0.3):
         self.sigmas = np.asarray(sigmas, np.float64)
         self.visibility = float(visibility)
         self.match_oks = float(match_oks)
+        self.match_iou = float(match_iou)
         self.max_animals = int(max_animals)
         self.max_lost = int(max_lost)
         self.tracks = []
@@ -107,6 +112,9 @@ class IdentityTracker:
             rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - similarity, _FORBIDDEN))
             matched = {int(t): int(d) for d, t in zip(rows, cols) if allowed[d, t]}
         left = sorted(set(range(len(poses))) - set(matched.values()), key=lambda d: -scores[d])
+        if left and len(matched) < len(self.tracks):
+            matched.update(self._by_box(poses, left, matched))
+            left = [d for d in left if d not in matched.values()]
         self.resumed = {self.tracks[t].id for t in matched if self.tracks[t].lost}
         births = []
         while left and (not self.max_animals or self.next_id + len(births) < self.max_animals):
@@ -129,6 +137,28 @@ class IdentityTracker:
         if not self.max_animals:
             self.tracks = [track for track in self.tracks if track.lost <= self.max_lost]
         return assigned
+
+    def _box(self, pose):
+        """[x1, y1, x2, y2] of the seen keypoints, or None for fewer than two."""
+        seen = pose[pose[:, 2] > self.visibility, :2]
+        return np.concatenate([seen.min(axis=0), seen.max(axis=0)]) if len(seen) >= 2 else None
+
+    def _by_box(self, poses, left, matched):
+        """{track index: pose index}: the second matching, of the poses and tracks the first left over, on
+        the overlap (IoU) of a pose's box with the track's predicted box, gated at `match_iou`."""
+        free = [t for t in range(len(self.tracks)) if t not in matched]
+        pose_boxes = [self._box(poses[d]) for d in left]
+        track_boxes = [self._box(self.predicted(self.tracks[t])) for t in free]
+        overlap = np.zeros((len(left), len(free)))
+        for r, a in enumerate(pose_boxes):
+            for c, b in enumerate(track_boxes):
+                if a is not None and b is not None:
+                    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+                    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
+                    overlap[r, c] = inter / union if union > 0 else 0.0
+        allowed = overlap >= self.match_iou
+        rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - overlap, _FORBIDDEN))
+        return {free[c]: left[r] for r, c in zip(rows, cols) if allowed[r, c]}
 
     def _take_over(self, poses, left, matched):
         """{track index: pose index}: the left-over poses take the ids that found no pose (limit N reached)."""

@@ -165,14 +165,16 @@ def read_tracked_poses(path):
 
 def save_tracked_labels(path, video_path, keypoints, track_names, keypoint_names, skeleton=()):
     """Write labels as a SLEAP .slp: keypoints [T, A, K, 3] (x, y, v; v 0: not labelled) of frames
-    0..T-1 of `video_path`, animal a as track `track_names[a]`; skeleton: (a, b) keypoint index pairs."""
+    0..T-1 of `video_path`, animal a as track `track_names[a]` (None: untracked animals); skeleton:
+    (a, b) keypoint index pairs."""
     sio = require_sleap_io()
     names = list(keypoint_names)
     skeleton = sio.Skeleton(nodes=names, edges=[(names[a], names[b]) for a, b in skeleton])
     video = sio.Video(filename=os.path.abspath(video_path), open_backend=False)
-    tracks = [sio.Track(name) for name in track_names]
+    keypoints = np.asarray(keypoints, np.float64)
+    tracks = [sio.Track(name) for name in track_names] if track_names is not None else [None] * keypoints.shape[1]
     frames = []
-    for frame_index, animals in enumerate(np.asarray(keypoints, np.float64)):
+    for frame_index, animals in enumerate(keypoints):
         instances = []
         for track, animal in zip(tracks, animals):
             if not (animal[:, 2] > 0).any():
@@ -181,5 +183,6 @@ def save_tracked_labels(path, video_path, keypoints, track_names, keypoint_names
             instances.append(sio.Instance.from_numpy(points_data=xy, skeleton=skeleton, track=track))
         if instances:
             frames.append(sio.LabeledFrame(video=video, frame_idx=frame_index, instances=instances))
-    sio.save_slp(sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton], tracks=tracks), path)
+    sio.save_slp(sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton],
+                         tracks=[track for track in tracks if track is not None]), path)
     return path
