@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interop_support import AP10K
+from interop_support import AP10K, SeeingPredictor, truth_box
 from kitpose.inference.predictor import PoseInstances
 from kitpose.inference.track_eval import TrackEvalSettings, eval_tracks_main, evaluate_tracks
+from kitpose.inference.tracking import PoseTracker, TrackerSettings
 from kitpose.interop.predictions_out import dlc_table, predictions_to_labels
 from kitpose.interop.tracks_io import read_tracked_poses, save_tracked_labels
 
@@ -165,3 +166,25 @@ def test_nothing_to_compare_is_an_error(video, tmp_path, caplog):
     assert "are not predicted" in caplog.text
     assert eval_tracks_main(["--labels", str(video["labels"]), "--predictions", str(tmp_path / "none.slp")]) == 1
     assert "no such file" in caplog.text
+
+
+def test_the_top_down_tracker_follows_the_animals_through_the_video(video, tmp_path):
+    truth = video["truth"]
+    predictor = SeeingPredictor(truth)
+
+    def detector(frame):
+        boxes = [np.concatenate([low, high - low]) for low, high in map(truth_box, truth[predictor.frame])]
+        return np.array(boxes), np.full(len(boxes), 0.9, np.float32), np.ones(len(boxes), np.int64)
+
+    tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=ANIMALS))
+    found = np.zeros((FRAMES, ANIMALS, AP10K.num_keypoints, 3))
+    image = np.zeros((256, 384, 3), np.uint8)
+    for t in range(FRAMES):
+        predictor.frame = t
+        instances = tracker.step(image, t)
+        found[t, instances.track_ids] = instances.keypoints
+    assert tracker.next_id == ANIMALS
+    assert 0 < tracker.box_source_frames < FRAMES                              # crops follow the animals in between
+    figures = evaluate_tracks(str(video["labels"]),
+                              _write(tmp_path / "tracked.slp", video, found, [f"track_{i}" for i in range(ANIMALS)]))
+    assert figures["mot"]["num_switches"] == 0 and figures["share_found"] >= 0.95, figures["mot"]

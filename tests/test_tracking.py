@@ -1,60 +1,16 @@
-"""Video tracking (boxes from the previous frame's keypoints, ids kept) and One-Euro smoothing.
+"""Video tracking (crops at the tracks' predicted poses, ids by global matching) and One-Euro smoothing.
 
-The tracker runs on a stand-in for PosePredictor that "sees" the true keypoints of the synthetic
-walking animal only inside the crop it is given (as a top-down model does), so a box that does not
-follow the animal loses it; the real predictor path is covered by tests/test_interop.py."""
+The tracker runs on a stand-in for PosePredictor (interop_support.SeeingPredictor) that "sees" the
+true keypoints of the synthetic walking animal only inside the crop it is given (as a top-down
+model does), so a box that does not follow the animal loses it; the real predictor path is covered
+by tests/test_interop.py. The identity stage alone (IdentityTracker) runs on crafted poses."""
 import numpy as np
 import pytest
-from yacs.config import CfgNode
 
-from interop_support import AP10K, walking_animal
-from kitpose.codecs import PIXEL_STD, HeatmapCodec
+from interop_support import AP10K, FOUND, SeeingPredictor, truth_box, walking_animal
 from kitpose.inference.identities import IdentityTracker
-from kitpose.inference.predictor import PoseInstances, whole_image_box
 from kitpose.inference.smoothing import KeypointSmoother, OneEuroFilter
 from kitpose.inference.tracking import PoseTracker, TrackerSettings
-
-FOUND, MISSED = 0.9, 0.05
-
-
-class SeeingPredictor:
-    """predict_many/predict like PosePredictor: keypoints inside a crop are found (maximum 0.9), the
-    others are missed (0.05) at the crop's centre. `animals[t]`: [A,K,3] true keypoints of frame t."""
-
-    def __init__(self, animals):
-        self.animals = animals
-        self.frame = 0
-        self.cfg = CfgNode({"TEST": CfgNode({"IN_VIS_THRE": 0.2})})
-        self.meta = AP10K
-        self.codec = HeatmapCodec(image_size=(128, 128), heatmap_size=(32, 32), sigma=2)
-        self.crops = []
-
-    def _see(self, box):
-        center, scale = self.codec.center_scale(box)
-        half = scale * PIXEL_STD / 2
-        best = None
-        for animal in self.animals[self.frame]:
-            inside = (np.abs(animal[:, :2] - center) <= half).all(axis=1) & (animal[:, 2] > 0)
-            keypoints = np.concatenate([np.where(inside[:, None], animal[:, :2], center), np.where(
-                inside, FOUND, MISSED)[:, None]], axis=1)
-            if best is None or inside.sum() > (best[:, 2] == FOUND).sum():
-                best = keypoints
-        return best.astype(np.float32)
-
-    def predict_many(self, requests):
-        results = []
-        for image, boxes, scores, categories in requests:
-            boxes = whole_image_box(image)[None] if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
-            self.crops += [box for box in boxes]
-            keypoints = np.stack([self._see(box) for box in boxes])
-            count = len(boxes)
-            scores = np.ones(count, np.float32) if scores is None else np.asarray(scores, np.float32)
-            results.append(PoseInstances(keypoints, boxes, scores, keypoints[:, :, 2].mean(axis=1) * scores,
-                                         np.ones(count, np.int64)))
-        return results
-
-    def predict(self, image, boxes=None, box_scores=None, category_ids=None):
-        return self.predict_many([(image, boxes, box_scores, category_ids)])[0]
 
 
 def _run(tracker, predictor, frames):
@@ -63,11 +19,6 @@ def _run(tracker, predictor, frames):
         predictor.frame = t
         out.append(tracker.step(image, t))
     return out
-
-
-def _truth_box(keypoints):
-    labelled = keypoints[keypoints[:, 2] > 0, :2]
-    return labelled.min(axis=0), labelled.max(axis=0)
 
 
 def test_one_animal_walking_across_keeps_its_id_and_box():
@@ -80,7 +31,7 @@ def test_one_animal_walking_across_keeps_its_id_and_box():
     assert [r.track_ids.tolist() for r in results] == [[0]] * 24
     assert tracker.box_source_frames == 1 and len(asked) == 1      # only the first frame used the whole frame
     for t, result in enumerate(results):
-        low, high = _truth_box(truth[t])
+        low, high = truth_box(truth[t])
         x, y, w, h = result.boxes[0]
         # the box of frame t came from frame t-1's keypoints; the crop still holds every keypoint
         assert (result.keypoints[0, :, 2][truth[t, :, 2] > 0] == FOUND).all(), t
@@ -97,13 +48,15 @@ def test_box_source_is_asked_only_when_the_score_drops():
     predictor = SeeingPredictor(jumped[:, None])
 
     def detector(frame):
-        low, high = _truth_box(jumped[predictor.frame])
+        low, high = truth_box(jumped[predictor.frame])
         return np.array([[*low, *(high - low)]]), np.array([0.95], np.float32), np.array([18])
 
-    for max_animals, ids_after in ((1, 0), (0, 1)):
-        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=max_animals))
+    # one animal: frame 0 and the jump; any number: also frames 7-10, while the first track is missing
+    # and not yet ended (max_lost 4), not frame 11
+    for max_animals, ids_after, asked in ((1, 0, 2), (0, 1, 6)):
+        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=max_animals, max_lost=4))
         results = _run(tracker, predictor, frames)
-        assert tracker.box_source_frames == 2                                # frame 0 and the jump
+        assert tracker.box_source_frames == asked
         assert [r.track_ids.tolist() for r in results[:6]] == [[0]] * 6
         # one animal: the track follows; any number: the far-away pose is a new animal
         assert [r.track_ids.tolist() for r in results[6:]] == [[ids_after]] * 6
@@ -124,7 +77,7 @@ def test_two_animals_keep_their_ids_and_a_lost_track_ends():
         boxes = []
         for animal in animals[predictor.frame]:
             if (animal[:, 2] > 0).sum() >= 2:
-                low, high = _truth_box(animal)
+                low, high = truth_box(animal)
                 boxes.append([*low, *(high - low)])
         return np.array(boxes).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32), np.full(len(boxes), 18)
 
@@ -143,7 +96,7 @@ def test_two_boxes_on_one_animal_give_one_track():
     predictor = SeeingPredictor(truth[:, None])
 
     def twice(frame):                                                          # two boxes on the one animal
-        low, high = _truth_box(truth[predictor.frame])
+        low, high = truth_box(truth[predictor.frame])
         boxes = np.array([[*low, *(high - low)], [*(low + 3), *(high - low)]])
         return boxes, np.full(2, 0.9, np.float32), np.full(2, 18)
 

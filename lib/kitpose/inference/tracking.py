@@ -8,7 +8,8 @@ For each frame, in order (`tools/infer.py --track`):
    makes boxes (`kitpose.codecs.keypoint_box`), and predicted in it;
 2. the box source is asked again only when there is no such track, when one of the tracked poses
    scores below `score_threshold` or two of them are duplicates (OKS >= `duplicate_oks`: their
-   crops drifted onto one animal), or every `redetect_every` frames (when set). The box source is
+   crops drifted onto one animal), while a track is missing (unseen in the previous frame and not
+   yet ended; with `max_animals`, any of the N), or every `redetect_every` frames (when set). The box source is
    the detector, the --boxes file, or else the whole frame. A pose's score here is the mean
    heatmap maximum over all its keypoints (times its box score): the instance score of
    `PosePredictor` averages only the confident keypoints, which rates a crop where one keypoint
@@ -142,8 +143,9 @@ class PoseTracker:
         tracked = self._without_duplicates(propagated)
         confident = [pose for pose in tracked if self._quality(pose) >= settings.score_threshold]
         periodic = settings.redetect_every > 0 and frame_index % settings.redetect_every == 0
+        missing = any(track.lost for track in self.identities.tracks)
         poses = confident
-        if not tracked or len(confident) < len(propagated) or periodic:
+        if not tracked or len(confident) < len(propagated) or missing or periodic:
             detected = self._detect(image, frame)
             unsure = [pose for pose in tracked if self._quality(pose) < settings.score_threshold]
             confirmed = [pose for pose in unsure if any(self._duplicate(found, pose) for found in detected)]
