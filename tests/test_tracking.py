@@ -164,7 +164,7 @@ def test_one_track_gets_one_pose_per_frame():
     tracker = IdentityTracker(AP10K.sigmas)
     tracker.assign(pose[None])
     twice = tracker.assign(np.stack([pose, _at(pose, 1)]))
-    assert sorted(twice.tolist()) == [0, 1]                   # the second copy is a second track, not a second pose of 0
+    assert sorted(twice.tolist()) == [0, 1]            # the second copy is a second track, not a second pose of 0
 
 
 def test_ids_are_never_reused_without_a_limit():

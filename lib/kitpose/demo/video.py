@@ -75,7 +75,8 @@ def render_multi_animal_video(num_frames=60, num_animals=3, size=(384, 256), see
             points, owners = draw_animal(image, part_ids, animal_geometry(spec), torso_px,
                                          np.array([walker["x"], walker["lane"] + bob]), index, names)
             drawn.append((index, points, owners))
-        image = np.clip(image.astype(np.float32) + 2.0 * rng.standard_normal(image.shape, np.float32), 0, 255).astype(np.uint8)
+        noise = 2.0 * rng.standard_normal(image.shape, np.float32)
+        image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
         keypoints = np.zeros((num_animals, len(names), 3))
         for index, points, owners in drawn:
             keypoints[index] = labelled_keypoints(points, owners, part_ids)

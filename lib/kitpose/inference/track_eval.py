@@ -230,7 +230,8 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
     if tracked:
         summary = motmetrics.metrics.create().compute(accumulator, metrics=list(MOT_METRICS), name="video")
         figures["mot"] = {name: _plain(summary[name].iloc[0]) for name in MOT_METRICS}
-        figures["mot"]["followed_by"] = {label: max(counts, key=counts.get) for label, counts in sorted(followed.items())}
+        figures["mot"]["followed_by"] = {label: max(counts, key=counts.get)
+                                         for label, counts in sorted(followed.items())}
     else:
         figures["mot"] = None
         logger.warning("MOT figures need a track for every labelled and predicted animal: %s",
@@ -249,9 +250,11 @@ def format_track_table(figures):
     rows = [("labelled frames", f"{figures['labelled_frames']} ({figures['frames_compared']} predicted)"),
             ("labelled animals found", f"{figures['found']}/{figures['labelled_animals']} = "
              f"{figures['share_found']:.4f} (OKS >= {figures['match_oks']}); {figures['predicted_animals']} predicted"),
-            ("keypoint error px", f"median {error['median']:.3f}, RMSE {error['rmse']:.3f} ({error['count']} keypoints)"),
+            ("keypoint error px",
+             f"median {error['median']:.3f}, RMSE {error['rmse']:.3f} ({error['count']} keypoints)"),
             (f"PCK@{figures['pck']['threshold']:g} of the size", f"{figures['pck']['value']:.4f}"),
-            ("OKS AP / AP50 / AP75 / AR", " / ".join(f"{figures['oks'][name]:.4f}" for name in ("AP", "AP50", "AP75", "AR")))]
+            ("OKS AP / AP50 / AP75 / AR",
+             " / ".join(f"{figures['oks'][name]:.4f}" for name in ("AP", "AP50", "AP75", "AR")))]
     if mot is None:
         rows.append(("MOT", "- (untracked)"))
     else:
@@ -272,8 +275,8 @@ def eval_tracks_main(argv=None):
                         "(.slp, .nwb, .sleap.csv, DeepLabCut _kitpose.h5/csv)")
     parser.add_argument("--out", default="", help="also write the figures to this JSON file")
     sigma = parser.add_mutually_exclusive_group()
-    sigma.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help=f"OKS sigma of every keypoint (default {DEFAULT_SIGMA}, "
-                       "as tools/import_labels.py)")
+    sigma.add_argument("--sigma", type=float, default=DEFAULT_SIGMA,
+                       help=f"OKS sigma of every keypoint (default {DEFAULT_SIGMA}, as tools/import_labels.py)")
     sigma.add_argument("--metainfo", default="", help="metainfo JSON (or built-in name) whose sigmas to use, by "
                        "keypoint name")
     parser.add_argument("--match-oks", type=float, default=TrackEvalSettings.match_oks,

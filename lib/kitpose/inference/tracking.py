@@ -9,8 +9,8 @@ For each frame, in order (`tools/infer.py --track`):
 2. the box source is asked again only when there is no such track, when one of the tracked poses
    scores below `score_threshold` or two of them are duplicates (OKS >= `duplicate_oks`: their
    crops drifted onto one animal), while a track is missing (unseen in the previous frame and not
-   yet ended; with `max_animals`, any of the N), or every `redetect_every` frames (when set). The box source is
-   the detector, the --boxes file, or else the whole frame. A pose's score here is the mean
+   yet ended; with `max_animals`, any of the N), or every `redetect_every` frames (when set). The
+   box source is the detector, the --boxes file, or else the whole frame. A pose's score here is the mean
    heatmap maximum over all its keypoints (times its box score): the instance score of
    `PosePredictor` averages only the confident keypoints, which rates a crop where one keypoint
    is found as highly as one where all are. The tracked instances carry this score (results.json
@@ -20,9 +20,10 @@ For each frame, in order (`tools/infer.py --track`):
    of each other the better one stays: one animal is never two poses;
 4. the poses get their track ids from `kitpose.inference.identities.IdentityTracker`: one Hungarian
    matching on OKS against each track's motion-predicted pose, gated at `match_oks`, then one on box
-   overlap for what is left (gated at `match_iou`); new tracks for the poses left over; at most `max_animals` ids (0..N-1, taken over by a pose that matches none
-   once all exist) when given; otherwise a track unseen for more than `max_lost` frames ends and
-   ids are never reused.
+   overlap for what is left (gated at `match_iou`); new tracks for the poses left over; at most
+   `max_animals` ids when given (0..N-1; once all exist, a pose that matches no track takes over
+   the id of one unseen in this frame); otherwise a track unseen for more than `max_lost` frames
+   ends and ids are never reused.
 """
 import argparse
 import logging
@@ -200,9 +201,9 @@ def add_tracking_arguments(parser):
                        help=f"ask for new boxes when a tracked pose's mean keypoint maximum is below this "
                        f"(default {defaults.score_threshold})")
     group.add_argument("--max-animals", type=_non_negative(int), default=defaults.max_animals,
-                       help="the number of animals N: ids 0..N-1 only, a pose that matches no track takes over the id of "
-                       "one unseen in that frame once all N exist, at most N poses per frame (default 0: no limit, "
-                       "new ids for new tracks, never reused; 1 for one animal)")
+                       help="the number of animals N: ids 0..N-1 only, a pose that matches no track takes over "
+                       "the id of one unseen in that frame once all N exist, at most N poses per frame (default 0: "
+                       "no limit, new ids for new tracks, never reused; 1 for one animal)")
     group.add_argument("--track-margin", type=_non_negative(float), default=defaults.box_margin,
                        help=f"box around the keypoints: margin x its longer side on each side "
                        f"(default {defaults.box_margin}, as import_labels)")
@@ -213,8 +214,8 @@ def add_tracking_arguments(parser):
                        help=f"gate of the second matching, of the poses and tracks the OKS one left over: the overlap "
                        f"(IoU) of a pose's keypoint box with a track's predicted one (default {defaults.match_iou})")
     group.add_argument("--max-lost", type=_non_negative(int), default=defaults.max_lost,
-                       help=f"frames a track may go unseen before its id ends; with --max-animals, before its predicted "
-                       f"pose stops moving (default {defaults.max_lost})")
+                       help=f"frames a track may go unseen before its id ends; with --max-animals, before its "
+                       f"predicted pose stops moving (default {defaults.max_lost})")
     group.add_argument("--redetect-every", type=_non_negative(int), default=defaults.redetect_every,
                        help="also ask for new boxes every N frames, to find animals that enter (default 0: never)")
     group.add_argument("--smooth", default="none", choices=SMOOTHERS,
