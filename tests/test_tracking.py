@@ -159,6 +159,18 @@ def test_the_gate_starts_a_new_track_for_a_pose_that_fits_no_prediction():
         assert ids == expected, gate
 
 
+def test_an_animal_turning_round_on_the_spot_keeps_its_id():
+    pose = _template()
+    turned = pose.copy()
+    turned[:, 0] = 30 + 0.25 * (30 - pose[:, 0])          # seen end-on, mirrored: a quarter as long, same centre
+    tracker = IdentityTracker(AP10K.sigmas)
+    tracker.assign(np.stack([_at(pose, 0), _at(pose, 200)]))
+    similarity = tracker.similarity(turned[None], [1.0])
+    assert similarity[0, 0] < tracker.match_oks                # the premise: OKS alone would start a new track
+    assert tracker.assign(np.stack([turned, _at(pose, 200)])).tolist() == [0, 1]
+    assert tracker.assign(np.stack([_at(turned, 45), _at(pose, 200)])).tolist() == [2, 1]   # too far: new animal
+
+
 def test_one_track_gets_one_pose_per_frame():
     pose = _template()
     tracker = IdentityTracker(AP10K.sigmas)

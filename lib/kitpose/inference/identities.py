@@ -14,10 +14,11 @@ file re-tracked by `tools/eval_tracks.py --retrack`), and returns a track id per
    (`scipy.optimize.linear_sum_assignment`, the Hungarian method): a track gets at most one pose
    per frame and a pose at most one track, and no greedy best-pair-first choice can take a pose
    that a second track needs more;
-4. the poses and tracks left over are matched once more, on the overlap (IoU) of the bounding box
-   of a pose's seen keypoints with that of the track's predicted pose, gated at `match_iou`: an
-   animal that turns round or rears changes its pose more from one frame to the next than OKS
-   allows, but stays where it was;
+4. the poses and tracks left over are matched once more (Hungarian again), on the distance of a
+   pose's centre (the mean of its seen keypoints) from the track's predicted centre, in units of
+   the track's size (the longer side of the box of its predicted pose's seen keypoints), up to
+   `match_distance`: an animal that turns round or rears changes its pose (and its box) more from
+   one frame to the next than OKS allows, but stays where it was;
 5. a pose left over starts a new track. Without a limit (`max_animals` 0) a new track takes a new id
    and a track unseen for more than `max_lost` frames ends: ids are never reused, so one id never
    names two animals. With `max_animals` N the ids are 0..N-1 only: while fewer than N exist a
@@ -69,14 +70,14 @@ class IdentityTracker:
     sigmas [K]: OKS sigmas; visibility: a keypoint counts as seen when its score is above it (0 for
     labels whose unlabelled keypoints have visibility 0); match_oks: the gate; max_animals: N (0: no
     limit); max_lost: frames a track may go unseen before it ends (without N) or stops moving in the
-    prediction (with N); match_iou: the gate of the second matching, on box overlap.
+    prediction (with N); match_distance: the gate of the second matching, on the distance of centres.
     """
 
-    def __init__(self, sigmas, visibility=0.0, match_oks=0.3, max_animals=0, max_lost=10, match_iou=0.3):
+    def __init__(self, sigmas, visibility=0.0, match_oks=0.3, max_animals=0, max_lost=10, match_distance=0.5):
         self.sigmas = np.asarray(sigmas, np.float64)
         self.visibility = float(visibility)
         self.match_oks = float(match_oks)
-        self.match_iou = float(match_iou)
+        self.match_distance = float(match_distance)
         self.max_animals = int(max_animals)
         self.max_lost = int(max_lost)
         self.tracks = []
@@ -113,7 +114,7 @@ class IdentityTracker:
             matched = {int(t): int(d) for d, t in zip(rows, cols) if allowed[d, t]}
         left = sorted(set(range(len(poses))) - set(matched.values()), key=lambda d: -scores[d])
         if left and len(matched) < len(self.tracks):
-            matched.update(self._by_box(poses, left, matched))
+            matched.update(self._by_place(poses, left, matched))
             left = [d for d in left if d not in matched.values()]
         self.resumed = {self.tracks[t].id for t in matched if self.tracks[t].lost}
         births = []
@@ -138,27 +139,23 @@ class IdentityTracker:
             self.tracks = [track for track in self.tracks if track.lost <= self.max_lost]
         return assigned
 
-    def _box(self, pose):
-        """[x1, y1, x2, y2] of the seen keypoints, or None for fewer than two."""
-        seen = pose[pose[:, 2] > self.visibility, :2]
-        return np.concatenate([seen.min(axis=0), seen.max(axis=0)]) if len(seen) >= 2 else None
-
-    def _by_box(self, poses, left, matched):
+    def _by_place(self, poses, left, matched):
         """{track index: pose index}: the second matching, of the poses and tracks the first left over, on
-        the overlap (IoU) of a pose's box with the track's predicted box, gated at `match_iou`."""
+        the distance of a pose's centre from the track's predicted centre in units of the track's size
+        (the longer side of the box of its seen keypoints), gated at `match_distance`."""
         free = [t for t in range(len(self.tracks)) if t not in matched]
-        pose_boxes = [self._box(poses[d]) for d in left]
-        track_boxes = [self._box(self.predicted(self.tracks[t])) for t in free]
-        overlap = np.zeros((len(left), len(free)))
-        for r, a in enumerate(pose_boxes):
-            for c, b in enumerate(track_boxes):
-                if a is not None and b is not None:
-                    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
-                    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
-                    overlap[r, c] = inter / union if union > 0 else 0.0
-        allowed = overlap >= self.match_iou
-        rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - overlap, _FORBIDDEN))
+        centres = np.array([self._centre(poses[d]) for d in left])
+        predicted = [self.predicted(self.tracks[t]) for t in free]
+        sizes = np.array([self._size(pose) for pose in predicted])
+        distance = np.linalg.norm(centres[:, None] - np.array([self._centre(p) for p in predicted])[None], axis=-1)
+        distance = distance / sizes[None]
+        allowed = distance <= self.match_distance
+        rows, cols = linear_sum_assignment(np.where(allowed, distance, _FORBIDDEN))
         return {free[c]: left[r] for r, c in zip(rows, cols) if allowed[r, c]}
+
+    def _size(self, pose):
+        seen = pose[pose[:, 2] > self.visibility, :2]
+        return float(max((seen.max(axis=0) - seen.min(axis=0)).max(), 1.0)) if len(seen) >= 2 else 1.0
 
     def _take_over(self, poses, left, matched):
         """{track index: pose index}: the left-over poses take the ids that found no pose (limit N reached)."""

@@ -89,7 +89,7 @@ def _in_label_order(labels, predictions):
 def _retracked(predictions, sigmas, settings):
     defaults = TrackerSettings()
     tracker = IdentityTracker(sigmas, settings.visibility, defaults.match_oks, settings.max_animals, defaults.max_lost,
-                              defaults.match_iou)
+                              defaults.match_distance)
     for frame in sorted(predictions.frames):
         animals = predictions.frames[frame]
         ids = tracker.assign(np.array([a.keypoints for a in animals]).reshape(len(animals), len(sigmas), 3),

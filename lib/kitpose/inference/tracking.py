@@ -19,11 +19,11 @@ For each frame, in order (`tools/infer.py --track`):
    threshold stays only where a new pose finds the same animal. Of poses within `duplicate_oks` OKS
    of each other the better one stays: one animal is never two poses;
 4. the poses get their track ids from `kitpose.inference.identities.IdentityTracker`: one Hungarian
-   matching on OKS against each track's motion-predicted pose, gated at `match_oks`, then one on box
-   overlap for what is left (gated at `match_iou`); new tracks for the poses left over; at most
-   `max_animals` ids when given (0..N-1; once all exist, a pose that matches no track takes over
-   the id of one unseen in this frame); otherwise a track unseen for more than `max_lost` frames
-   ends and ids are never reused.
+   matching on OKS against each track's motion-predicted pose, gated at `match_oks`, then one on the
+   distance of centres for what is left (gated at `match_distance`); new tracks for the poses left
+   over; at most `max_animals` ids when given (0..N-1; once all exist, a pose that matches no track
+   takes over the id of one unseen in this frame); otherwise a track unseen for more than
+   `max_lost` frames ends and ids are never reused.
 """
 import argparse
 import logging
@@ -49,7 +49,7 @@ class TrackerSettings:
     score_threshold: float = 0.3
     box_margin: float = DEFAULT_BOX_MARGIN
     match_oks: float = 0.3
-    match_iou: float = 0.3
+    match_distance: float = 0.5
     duplicate_oks: float = 0.5
     max_animals: int = 0
     max_lost: int = 10
@@ -79,7 +79,7 @@ class PoseTracker:
         self.visibility = float(predictor.cfg.TEST.IN_VIS_THRE)
         self.sigmas = predictor.meta.sigmas
         self.identities = IdentityTracker(self.sigmas, self.visibility, settings.match_oks, settings.max_animals,
-                                          settings.max_lost, settings.match_iou)
+                                          settings.max_lost, settings.match_distance)
         self.box_of_track = {}       # track id -> (box score, category) of its last pose
         self.box_source_frames = 0
 
@@ -210,9 +210,10 @@ def add_tracking_arguments(parser):
     group.add_argument("--match-oks", type=_non_negative(float), default=defaults.match_oks,
                        help=f"gate: the OKS a pose needs against a track's predicted pose to continue it (default "
                        f"{defaults.match_oks})")
-    group.add_argument("--match-iou", type=_non_negative(float), default=defaults.match_iou,
-                       help=f"gate of the second matching, of the poses and tracks the OKS one left over: the overlap "
-                       f"(IoU) of a pose's keypoint box with a track's predicted one (default {defaults.match_iou})")
+    group.add_argument("--match-distance", type=_non_negative(float), default=defaults.match_distance,
+                       help=f"gate of the second matching, of the poses and tracks the OKS one left over (an animal "
+                       f"turning round): the distance of a pose's centre from a track's predicted centre, in units "
+                       f"of the track's size (default {defaults.match_distance})")
     group.add_argument("--max-lost", type=_non_negative(int), default=defaults.max_lost,
                        help=f"frames a track may go unseen before its id ends; with --max-animals, before its "
                        f"predicted pose stops moving (default {defaults.max_lost})")
@@ -237,5 +238,5 @@ def _non_negative(kind):
 
 def tracker_settings_from_args(args):
     return TrackerSettings(score_threshold=args.track_thr, box_margin=args.track_margin, match_oks=args.match_oks,
-                           match_iou=args.match_iou,
+                           match_distance=args.match_distance,
                            max_animals=args.max_animals, max_lost=args.max_lost, redetect_every=args.redetect_every)
