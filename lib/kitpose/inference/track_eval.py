@@ -90,12 +90,14 @@ def _retracked(predictions, sigmas, settings):
     defaults = TrackerSettings()
     tracker = IdentityTracker(sigmas, settings.visibility, defaults.match_oks, settings.max_animals, defaults.max_lost,
                               defaults.match_distance)
-    for frame in sorted(predictions.frames):
-        animals = predictions.frames[frame]
+    # every frame from the first to the last predicted one: a frame without poses is a frame unseen
+    for frame in range(min(predictions.frames, default=0), max(predictions.frames, default=-1) + 1):
+        animals = predictions.frames.get(frame, [])
         ids = tracker.assign(np.array([a.keypoints for a in animals]).reshape(len(animals), len(sigmas), 3),
                              [a.score for a in animals])
-        predictions.frames[frame] = [Animal(f"track_{i}", a.keypoints, a.score)
-                                     for i, a in zip(ids, animals) if i >= 0]
+        if animals:
+            predictions.frames[frame] = [Animal(f"track_{i}", a.keypoints, a.score)
+                                         for i, a in zip(ids, animals) if i >= 0]
     logger.info("--retrack: %d track id(s) assigned", tracker.next_id)
 
 
