@@ -188,3 +188,14 @@ def test_the_top_down_tracker_follows_the_animals_through_the_video(video, tmp_p
     figures = evaluate_tracks(str(video["labels"]),
                               _write(tmp_path / "tracked.slp", video, found, [f"track_{i}" for i in range(ANIMALS)]))
     assert figures["mot"]["num_switches"] == 0 and figures["share_found"] >= 0.95, figures["mot"]
+
+
+def test_after_a_gap_longer_than_max_lost_ids_are_new_unless_n_is_given(video, tmp_path):
+    truth = video["truth"].copy()
+    truth[10:25] = 0                                                          # no animal found for 15 frames
+    predictions = _write(tmp_path / "gap.slp", video, truth, None)
+    fresh = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(retrack=True))
+    assert len(set(fresh["mot"]["followed_by"].values())) == ANIMALS
+    assert fresh["mot"]["num_switches"] == ANIMALS                            # ids never reused: 3 new ones
+    known = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(retrack=True, max_animals=ANIMALS))
+    assert known["mot"]["num_switches"] == 0                                  # the N ids taken again, each by its animal
