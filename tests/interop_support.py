@@ -1,13 +1,17 @@
 """Test data for the interop, tracking and detector tests, made from the synthetic quadrupeds:
-a DeepLabCut-format labelled project and a video of an animal walking across the frame."""
+a DeepLabCut-format labelled project and a video of an animal walking across the frame; and a
+stand-in for the pose model that sees the true keypoints inside the crop it is given."""
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+from yacs.config import CfgNode
 
+from kitpose.codecs import PIXEL_STD, HeatmapCodec
 from kitpose.datasets import load_metainfo
 from kitpose.demo.synthetic import render_image, render_scene, sample_animal
+from kitpose.inference.predictor import PoseInstances, whole_image_box
 
 AP10K = load_metainfo("ap10k")
 DLC_VIDEO = "synthvid"
@@ -100,3 +104,52 @@ def write_video(path, frames, fps=10):
         writer.write(frame)
     writer.release()
     return Path(path)
+
+
+# ------------------------------------------------------------------ a top-down model that sees the truth
+FOUND, MISSED = 0.9, 0.05
+
+
+class SeeingPredictor:
+    """predict_many/predict like PosePredictor: keypoints inside a crop are found (maximum 0.9), the
+    others are missed (0.05) at the crop's centre. `animals[t]`: [A,K,3] true keypoints of frame t."""
+
+    def __init__(self, animals):
+        self.animals = animals
+        self.frame = 0
+        self.cfg = CfgNode({"TEST": CfgNode({"IN_VIS_THRE": 0.2})})
+        self.meta = AP10K
+        self.codec = HeatmapCodec(image_size=(128, 128), heatmap_size=(32, 32), sigma=2)
+        self.crops = []
+
+    def _see(self, box):
+        center, scale = self.codec.center_scale(box)
+        half = scale * PIXEL_STD / 2
+        best = None
+        for animal in self.animals[self.frame]:
+            inside = (np.abs(animal[:, :2] - center) <= half).all(axis=1) & (animal[:, 2] > 0)
+            keypoints = np.concatenate([np.where(inside[:, None], animal[:, :2], center), np.where(
+                inside, FOUND, MISSED)[:, None]], axis=1)
+            if best is None or inside.sum() > (best[:, 2] == FOUND).sum():
+                best = keypoints
+        return best.astype(np.float32)
+
+    def predict_many(self, requests):
+        results = []
+        for image, boxes, scores, categories in requests:
+            boxes = whole_image_box(image)[None] if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+            self.crops += [box for box in boxes]
+            keypoints = np.stack([self._see(box) for box in boxes])
+            count = len(boxes)
+            scores = np.ones(count, np.float32) if scores is None else np.asarray(scores, np.float32)
+            results.append(PoseInstances(keypoints, boxes, scores, keypoints[:, :, 2].mean(axis=1) * scores,
+                                         np.ones(count, np.int64)))
+        return results
+
+    def predict(self, image, boxes=None, box_scores=None, category_ids=None):
+        return self.predict_many([(image, boxes, box_scores, category_ids)])[0]
+
+
+def truth_box(keypoints):
+    labelled = keypoints[keypoints[:, 2] > 0, :2]
+    return labelled.min(axis=0), labelled.max(axis=0)

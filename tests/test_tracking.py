@@ -1,59 +1,16 @@
-"""Video tracking (boxes from the previous frame's keypoints, ids kept) and One-Euro smoothing.
+"""Video tracking (crops at the tracks' predicted poses, ids by global matching) and One-Euro smoothing.
 
-The tracker runs on a stand-in for PosePredictor that "sees" the true keypoints of the synthetic
-walking animal only inside the crop it is given (as a top-down model does), so a box that does not
-follow the animal loses it; the real predictor path is covered by tests/test_interop.py."""
+The tracker runs on a stand-in for PosePredictor (interop_support.SeeingPredictor) that "sees" the
+true keypoints of the synthetic walking animal only inside the crop it is given (as a top-down
+model does), so a box that does not follow the animal loses it; the real predictor path is covered
+by tests/test_interop.py. The identity stage alone (IdentityTracker) runs on crafted poses."""
 import numpy as np
 import pytest
-from yacs.config import CfgNode
 
-from interop_support import AP10K, walking_animal
-from kitpose.codecs import PIXEL_STD, HeatmapCodec
-from kitpose.inference.predictor import PoseInstances, whole_image_box
+from interop_support import AP10K, FOUND, SeeingPredictor, truth_box, walking_animal
+from kitpose.inference.identities import IdentityTracker
 from kitpose.inference.smoothing import KeypointSmoother, OneEuroFilter
 from kitpose.inference.tracking import PoseTracker, TrackerSettings
-
-FOUND, MISSED = 0.9, 0.05
-
-
-class SeeingPredictor:
-    """predict_many/predict like PosePredictor: keypoints inside a crop are found (maximum 0.9), the
-    others are missed (0.05) at the crop's centre. `animals[t]`: [A,K,3] true keypoints of frame t."""
-
-    def __init__(self, animals):
-        self.animals = animals
-        self.frame = 0
-        self.cfg = CfgNode({"TEST": CfgNode({"IN_VIS_THRE": 0.2})})
-        self.meta = AP10K
-        self.codec = HeatmapCodec(image_size=(128, 128), heatmap_size=(32, 32), sigma=2)
-        self.crops = []
-
-    def _see(self, box):
-        center, scale = self.codec.center_scale(box)
-        half = scale * PIXEL_STD / 2
-        best = None
-        for animal in self.animals[self.frame]:
-            inside = (np.abs(animal[:, :2] - center) <= half).all(axis=1) & (animal[:, 2] > 0)
-            keypoints = np.concatenate([np.where(inside[:, None], animal[:, :2], center), np.where(
-                inside, FOUND, MISSED)[:, None]], axis=1)
-            if best is None or inside.sum() > (best[:, 2] == FOUND).sum():
-                best = keypoints
-        return best.astype(np.float32)
-
-    def predict_many(self, requests):
-        results = []
-        for image, boxes, scores, categories in requests:
-            boxes = whole_image_box(image)[None] if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
-            self.crops += [box for box in boxes]
-            keypoints = np.stack([self._see(box) for box in boxes])
-            count = len(boxes)
-            scores = np.ones(count, np.float32) if scores is None else np.asarray(scores, np.float32)
-            results.append(PoseInstances(keypoints, boxes, scores, keypoints[:, :, 2].mean(axis=1) * scores,
-                                         np.ones(count, np.int64)))
-        return results
-
-    def predict(self, image, boxes=None, box_scores=None, category_ids=None):
-        return self.predict_many([(image, boxes, box_scores, category_ids)])[0]
 
 
 def _run(tracker, predictor, frames):
@@ -62,11 +19,6 @@ def _run(tracker, predictor, frames):
         predictor.frame = t
         out.append(tracker.step(image, t))
     return out
-
-
-def _truth_box(keypoints):
-    labelled = keypoints[keypoints[:, 2] > 0, :2]
-    return labelled.min(axis=0), labelled.max(axis=0)
 
 
 def test_one_animal_walking_across_keeps_its_id_and_box():
@@ -79,7 +31,7 @@ def test_one_animal_walking_across_keeps_its_id_and_box():
     assert [r.track_ids.tolist() for r in results] == [[0]] * 24
     assert tracker.box_source_frames == 1 and len(asked) == 1      # only the first frame used the whole frame
     for t, result in enumerate(results):
-        low, high = _truth_box(truth[t])
+        low, high = truth_box(truth[t])
         x, y, w, h = result.boxes[0]
         # the box of frame t came from frame t-1's keypoints; the crop still holds every keypoint
         assert (result.keypoints[0, :, 2][truth[t, :, 2] > 0] == FOUND).all(), t
@@ -96,13 +48,15 @@ def test_box_source_is_asked_only_when_the_score_drops():
     predictor = SeeingPredictor(jumped[:, None])
 
     def detector(frame):
-        low, high = _truth_box(jumped[predictor.frame])
+        low, high = truth_box(jumped[predictor.frame])
         return np.array([[*low, *(high - low)]]), np.array([0.95], np.float32), np.array([18])
 
-    for max_animals, ids_after in ((1, 0), (0, 1)):
-        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=max_animals))
+    # one animal: frame 0 and the jump; any number: also frames 7-10, while the first track is missing
+    # and not yet ended (max_lost 4), not frame 11
+    for max_animals, ids_after, asked in ((1, 0, 2), (0, 1, 6)):
+        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=max_animals, max_lost=4))
         results = _run(tracker, predictor, frames)
-        assert tracker.box_source_frames == 2                                # frame 0 and the jump
+        assert tracker.box_source_frames == asked
         assert [r.track_ids.tolist() for r in results[:6]] == [[0]] * 6
         # one animal: the track follows; any number: the far-away pose is a new animal
         assert [r.track_ids.tolist() for r in results[6:]] == [[ids_after]] * 6
@@ -123,7 +77,7 @@ def test_two_animals_keep_their_ids_and_a_lost_track_ends():
         boxes = []
         for animal in animals[predictor.frame]:
             if (animal[:, 2] > 0).sum() >= 2:
-                low, high = _truth_box(animal)
+                low, high = truth_box(animal)
                 boxes.append([*low, *(high - low)])
         return np.array(boxes).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32), np.full(len(boxes), 18)
 
@@ -137,17 +91,118 @@ def test_two_animals_keep_their_ids_and_a_lost_track_ends():
     assert tracker.next_id == 2 and [t.id for t in tracker.tracks] == [0]    # track 1 ended, no id reused
 
 
-def test_two_tracks_on_one_animal_merge():
+def test_two_boxes_on_one_animal_give_one_track():
     frames, truth = walking_animal(num_frames=8, step=6)
     predictor = SeeingPredictor(truth[:, None])
-    low, high = _truth_box(truth[0])
-    twice = np.array([[*low, *(high - low)], [*(low + 3), *(high - low)]])     # two boxes on the one animal
-    tracker = PoseTracker(predictor, lambda frame: (twice, np.full(2, 0.9, np.float32), np.full(2, 18)),
-                          TrackerSettings(max_lost=2))
+
+    def twice(frame):                                                          # two boxes on the one animal
+        low, high = truth_box(truth[predictor.frame])
+        boxes = np.array([[*low, *(high - low)], [*(low + 3), *(high - low)]])
+        return boxes, np.full(2, 0.9, np.float32), np.full(2, 18)
+
+    tracker = PoseTracker(predictor, twice, TrackerSettings(max_lost=2, redetect_every=2))
     results = _run(tracker, predictor, frames)
-    assert results[0].track_ids.tolist() == [0, 1]
-    assert [r.track_ids.tolist() for r in results[1:]] == [[0]] * 7
-    assert [t.id for t in tracker.tracks] == [0]
+    # the box source's two poses of the animal (frames 0, 2, 4, 6) are one pose: never a second track
+    assert [r.track_ids.tolist() for r in results] == [[0]] * 8
+    assert tracker.box_source_frames == 4 and [t.id for t in tracker.tracks] == [0]
+
+
+# ------------------------------------------------------------------ identities (global matching)
+def _template(seed=0, size=(60, 40)):
+    """A pose [17,3] spread over about `size` px, every keypoint seen."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.uniform([0, 0], size, (AP10K.num_keypoints, 2)),
+                           np.full((AP10K.num_keypoints, 1), 0.9)], axis=1)
+
+
+def _at(pose, dx, dy=0.0):
+    moved = pose.copy()
+    moved[:, :2] += [dx, dy]
+    return moved
+
+
+def test_hungarian_keeps_ids_where_the_best_single_pair_is_wrong():
+    pose = _template()
+    tracker = IdentityTracker(AP10K.sigmas, match_oks=0.3)
+    assert tracker.assign(np.stack([_at(pose, 0), _at(pose, 10)])).tolist() == [0, 1]     # A, B side by side
+    a_moved, b_moved = _at(pose, 6), _at(pose, 17)                                     # A +6 px, B +7 px
+    similarity = tracker.similarity(np.stack([a_moved, b_moved]), [2400.0, 2400.0])
+    # the premise: a greedy matcher (best pair first) gives A's pose to B, and B's pose fits no other track
+    assert similarity[0, 1] > similarity[0, 0] >= 0.3 and similarity[1, 0] < 0.3 <= similarity[1, 1]
+    assert tracker.assign(np.stack([a_moved, b_moved])).tolist() == [0, 1]
+    assert tracker.next_id == 2
+
+
+def test_motion_prediction_keeps_ids_of_animals_that_cross():
+    pose = _template(1, size=(120, 80))
+    rng = np.random.default_rng(2)
+    tracker = IdentityTracker(AP10K.sigmas, match_oks=0.3)
+    ids = []
+    for t in range(10):                       # A walks right at 10 px/frame, B left, 4 px lower: they cross
+        frame = np.stack([_at(pose, 10 * t, 0), _at(pose, 95 - 10 * t, 4)])
+        frame[:, :, :2] += rng.normal(0, 0.5, frame[:, :, :2].shape)
+        ids.append(tracker.assign(frame[::-1] if t % 2 else frame).tolist())
+    truth = [[0, 1] if t % 2 == 0 else [1, 0] for t in range(10)]
+    assert ids == truth
+    # the premise: just after the crossing (frame 5) each pose fits the other's last pose (frame 4) better
+    still = IdentityTracker(AP10K.sigmas)
+    still.assign(np.stack([_at(pose, 40, 0), _at(pose, 55, 4)]))
+    similarity = still.similarity(np.stack([_at(pose, 50, 0), _at(pose, 45, 4)]), [9600.0, 9600.0])
+    assert similarity[0, 1] > similarity[0, 0] and similarity[1, 0] > similarity[1, 1]
+
+
+def test_the_gate_starts_a_new_track_for_a_pose_that_fits_no_prediction():
+    pose = _template()
+    for gate, expected in ((0.3, [[0], [0], [1]]), (0.0, [[0], [0], [0]])):
+        tracker = IdentityTracker(AP10K.sigmas, match_oks=gate)
+        ids = [tracker.assign(frame[None]).tolist() for frame in (_at(pose, 0), _at(pose, 3), _at(pose, 120))]
+        assert ids == expected, gate
+
+
+def test_an_animal_turning_round_on_the_spot_keeps_its_id():
+    pose = _template()
+    turned = pose.copy()
+    turned[:, 0] = 30 + 0.25 * (30 - pose[:, 0])          # seen end-on, mirrored: a quarter as long, same centre
+    tracker = IdentityTracker(AP10K.sigmas)
+    tracker.assign(np.stack([_at(pose, 0), _at(pose, 200)]))
+    similarity = tracker.similarity(turned[None], [1.0])
+    assert similarity[0, 0] < tracker.match_oks                # the premise: OKS alone would start a new track
+    assert tracker.assign(np.stack([turned, _at(pose, 200)])).tolist() == [0, 1]
+    assert tracker.assign(np.stack([_at(turned, 45), _at(pose, 200)])).tolist() == [2, 1]   # too far: new animal
+
+
+def test_one_track_gets_one_pose_per_frame():
+    pose = _template()
+    tracker = IdentityTracker(AP10K.sigmas)
+    tracker.assign(pose[None])
+    twice = tracker.assign(np.stack([pose, _at(pose, 1)]))
+    assert sorted(twice.tolist()) == [0, 1]            # the second copy is a second track, not a second pose of 0
+
+
+def test_ids_are_never_reused_without_a_limit():
+    pose = _template()
+    tracker = IdentityTracker(AP10K.sigmas, max_lost=2)
+    seen = [tracker.assign(_at(pose, 0)[None]).tolist() for _ in range(3)]            # animal A
+    seen += [tracker.assign(np.zeros((0, AP10K.num_keypoints, 3))).tolist() for _ in range(3)]   # gone 3 frames
+    seen += [tracker.assign(_at(pose, 0)[None]).tolist()]     # back where it was, after more than max_lost
+    seen += [tracker.assign(np.stack([_at(pose, 0), _at(pose, 300)])).tolist()]         # and a newcomer
+    assert seen == [[0]] * 3 + [[]] * 3 + [[1], [1, 2]]
+    assert [track.id for track in tracker.tracks] == [1, 2]
+
+
+def test_with_n_animals_ids_stay_in_0_to_n_minus_1():
+    pose = _template()
+    tracker = IdentityTracker(AP10K.sigmas, max_animals=2, max_lost=2)
+    three = np.stack([_at(pose, 0), _at(pose, 200), _at(pose, 400)])
+    assert tracker.assign(three, scores=[0.9, 0.5, 0.8]).tolist() == [0, -1, 1]       # the worst of three is dropped
+    assert tracker.assign(three[[0, 2]]).tolist() == [0, 1]
+    # animal 1 hides; an animal seen far from both tracks takes over its id, not a third one
+    for step in range(5):
+        assert tracker.assign(np.stack([_at(pose, 0), _at(pose, 150, 150)])).tolist() == [0, 1], step
+    assert tracker.next_id == 2 and sorted(tracker.resumed) == []
+    # one animal under N=1: whatever jump, it keeps id 0
+    single = IdentityTracker(AP10K.sigmas, max_animals=1)
+    assert [single.assign(_at(pose, x)[None]).tolist() for x in (0, 500, 0)] == [[0]] * 3
 
 
 # ------------------------------------------------------------------ smoothing

@@ -41,8 +41,8 @@ from kitpose.jsonio import write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AnimalSpec", "sample_animal", "animal_geometry", "render_scene", "render_image",
-           "generate_split", "generate_synthetic_dataset", "annotation_path", "SPLITS"]
+__all__ = ["AnimalSpec", "sample_animal", "animal_geometry", "draw_animal", "labelled_keypoints", "render_scene",
+           "render_image", "generate_split", "generate_synthetic_dataset", "annotation_path", "SPLITS"]
 
 # Bump when the pictures or annotations change, so cached data sets are regenerated.
 GENERATOR_VERSION = 2
@@ -443,14 +443,7 @@ def render_scene(rng, width, height, keypoint_names, animals=None, occluders=Tru
     part_ids = np.zeros((height, width), dtype=np.uint16)
     instances = []
     for animal_index, (geometry, scale, offset, box) in enumerate(placed):
-        part_id = {}
-        for name, polygon, colour, outlined in geometry.parts:
-            part_id.setdefault(name, animal_index * PARTS_PER_ANIMAL + len(part_id) + 1)
-            _fill(image, part_ids, scale * polygon + offset, colour, part_id[name],
-                  0.55 * colour if outlined else None)
-        owners = np.array([[part_id.get(owner, -1) for owner in KEYPOINT_OWNERS[name]]
-                           + [-1] * (MAX_OWNERS - len(KEYPOINT_OWNERS[name])) for name in keypoint_names])
-        points = scale * np.stack([geometry.keypoints[name] for name in keypoint_names]) + offset
+        points, owners = draw_animal(image, part_ids, geometry, scale, offset, animal_index, keypoint_names)
         instances.append((points, owners, box))
 
     animal_pixels = part_ids > 0
@@ -474,15 +467,33 @@ def render_scene(rng, width, height, keypoint_names, animals=None, occluders=Tru
     image_size = np.array([width, height], dtype=np.float64)
     results = []
     for points, owners, box in instances:
-        inside = ((points >= 0) & (points <= image_size - 1)).all(axis=1)
-        pixels = np.clip(np.rint(points).astype(np.int64), 0, image_size.astype(np.int64) - 1)
-        under = part_ids[pixels[:, 1], pixels[:, 0]].astype(np.int64)
-        visible = (owners == under[:, None]).any(axis=1)
-        flags = np.where(inside, np.where(visible, 2.0, 1.0), 0.0)
-        keypoints = np.concatenate([np.where(inside[:, None], points, 0.0), flags[:, None]], axis=1)
         clipped_box = np.concatenate([np.maximum(box[:2], 0.0), np.minimum(box[2:], image_size - 1)])
-        results.append((keypoints, clipped_box))
+        results.append((labelled_keypoints(points, owners, part_ids), clipped_box))
     return image, results
+
+
+def draw_animal(image, part_ids, geometry, scale, offset, animal_index, keypoint_names):
+    """Draw a posed animal at `scale` (pixels per torso length) and `offset` (pixels); returns its
+    keypoints [K, 2] and the part ids [K, MAX_OWNERS] each keypoint may show (-1: none)."""
+    part_id = {}
+    for name, polygon, colour, outlined in geometry.parts:
+        part_id.setdefault(name, animal_index * PARTS_PER_ANIMAL + len(part_id) + 1)
+        _fill(image, part_ids, scale * polygon + offset, colour, part_id[name], 0.55 * colour if outlined else None)
+    owners = np.array([[part_id.get(owner, -1) for owner in KEYPOINT_OWNERS[name]]
+                       + [-1] * (MAX_OWNERS - len(KEYPOINT_OWNERS[name])) for name in keypoint_names])
+    return scale * np.stack([geometry.keypoints[name] for name in keypoint_names]) + offset, owners
+
+
+def labelled_keypoints(points, owners, part_ids):
+    """Keypoints [K, 3] (x, y, v) with AP-10K visibility read from the part-id buffer."""
+    height, width = part_ids.shape
+    image_size = np.array([width, height], dtype=np.float64)
+    inside = ((points >= 0) & (points <= image_size - 1)).all(axis=1)
+    pixels = np.clip(np.rint(points).astype(np.int64), 0, image_size.astype(np.int64) - 1)
+    under = part_ids[pixels[:, 1], pixels[:, 0]].astype(np.int64)
+    visible = (owners == under[:, None]).any(axis=1)
+    flags = np.where(inside, np.where(visible, 2.0, 1.0), 0.0)
+    return np.concatenate([np.where(inside[:, None], points, 0.0), flags[:, None]], axis=1)
 
 
 def _image_rng(seed, split, index):

@@ -26,7 +26,15 @@ def _quiet_cocotools():
 
 
 def load_coco(ann_file):
-    """An xtcocotools COCO for `ann_file` (a path, or an already loaded COCO, returned as is)."""
+    """An xtcocotools COCO for `ann_file`: a path, a COCO keypoint dict (indexed in memory), or an
+    already loaded COCO (returned as is)."""
+    if isinstance(ann_file, dict):
+        from xtcocotools.coco import COCO
+        coco = COCO()
+        coco.dataset = copy.deepcopy(ann_file)
+        with _quiet_cocotools():
+            coco.createIndex()
+        return coco
     if not isinstance(ann_file, (str, os.PathLike)):
         return ann_file
     path = os.fspath(ann_file)
@@ -86,7 +94,7 @@ def _check_results(coco, results, num_joints, category_ids):
 def oks_metrics(ann_file, results, sigmas):
     """COCO keypoint AP/AR of `results` against `ann_file`, using `sigmas`.
 
-    ann_file: path to a COCO keypoint annotation file (or a loaded xtcocotools COCO).
+    ann_file: path to a COCO keypoint annotation file, its dict, or a loaded xtcocotools COCO.
     results: list of {'image_id', 'category_id', 'keypoints' (flat 3K), 'score'} or a
     path to such a JSON list. Returns a dict with OKS_METRIC_NAMES as keys.
     Empty results are not an error: every metric is 0.0 (what xtcocotools reports
