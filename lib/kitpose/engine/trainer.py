@@ -21,6 +21,8 @@ from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffe
                           wrap_model)
 from .inference import evaluate_predictions, run_inference
 from .optim import build_optimizer, build_scheduler
+from .preflight import check_image_files
+from .run_folder import hold_run_folder
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -173,9 +175,24 @@ def _write_validation(writer, name_values, epoch):
         writer.add_scalar(f"valid/{name}", float(value), epoch + 1)
 
 
+def _save_unvalidated_epoch(train_model, optimizer, scheduler, scaler, epoch, best_perf, cfg, checkpoint_file):
+    """Validation failed: keep the epoch's training in checkpoint.pth before the error ends the run.
+    Only this process's RNG state is at hand (under DDP a resume restarts the random streams, logged)."""
+    atomic_save(training_state(unwrap_model(train_model), optimizer, scheduler, scaler, epoch + 1, best_perf,
+                               [capture_rng_state()], cfg), checkpoint_file)
+    logger.warning("validation after epoch %d failed; the epoch's training is saved in %s (not validated: "
+                   "AUTO_RESUME True continues with epoch %d)", epoch, checkpoint_file, epoch + 1)
+
+
 def run_training(cfg):
     """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
-    return run_phase(cfg, "train", _train)
+    return run_phase(cfg, "train", _train_holding_folder)
+
+
+def _train_holding_folder(cfg, context, dirs):
+    """One training run at a time in an output folder (engine/run_folder.py)."""
+    with hold_run_folder(dirs.output_dir, context):
+        return _train(cfg, context, dirs)
 
 
 def _train(cfg, context, dirs):
@@ -199,6 +216,8 @@ def _train(cfg, context, dirs):
 
     train_dataset = build_dataset(cfg, is_train=True)
     valid_dataset = build_dataset(cfg, is_train=False)
+    if cfg.DATASET.CHECK_IMAGES:
+        check_image_files((train_dataset, valid_dataset), context)
     train_loader = build_loader(train_dataset, cfg, context, is_train=True)
     valid_loader = build_loader(valid_dataset, cfg, context, is_train=False)
     logger.info("%d training instances (%d iterations per epoch on this process), %d validation instances",
@@ -248,11 +267,18 @@ def _train(cfg, context, dirs):
             perf = None
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
                 broadcast_buffers(valid_model, context)
-                predictions = run_inference(valid_model, valid_loader, cfg, context,
-                                            amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
-                                            desc=f"validate epoch {epoch}")
+                try:
+                    predictions = run_inference(valid_model, valid_loader, cfg, context,
+                                                amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
+                                                desc=f"validate epoch {epoch}")
+                    if context.is_main:
+                        name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
+                except BaseException:
+                    if context.is_main:
+                        _save_unvalidated_epoch(train_model, optimizer, scheduler, scaler, epoch, best_perf, cfg,
+                                                checkpoint_file)
+                    raise
                 if context.is_main:
-                    name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
                     last_perf = float(perf)
                     logger.info("epoch %d validation: %s", epoch,
                                 ", ".join(f"{k} {float(v):.4f}" for k, v in name_values.items()))
