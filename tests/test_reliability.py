@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -16,8 +17,8 @@ from kitpose.datasets import ImageReadError
 from kitpose.engine import read_training_state, run_training
 from kitpose.engine.cli import test_main as run_test_tool
 from kitpose.engine.cli import train_main
-from kitpose.engine.run_folder import LOCK_NAME, RunFolderBusy, RunFolderLock
-from kitpose.jsonio import write_json
+from kitpose.engine.run_folder import LOCK_NAME, RunFolderBusy, RunFolderLock, remove_leftover_temporaries
+from kitpose.jsonio import leftover_temporaries, write_json
 from kitpose.models import atomic_save
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -34,6 +35,22 @@ time.sleep(120)
 """
 
 
+# saves a checkpoint, then starts a second save of it and is killed halfway through writing it
+SAVER = """
+import sys, time, torch
+from kitpose.models import atomic_save
+atomic_save({"weights": torch.arange(1000)}, sys.argv[1])
+real_save = torch.save
+def slow_save(obj, f):
+    f.write(b"half a checkpoint")
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+torch.save = slow_save
+atomic_save({"weights": torch.zeros(1000)}, sys.argv[1])
+"""
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("reliability_data") / "synthetic")
@@ -43,11 +60,29 @@ def _errors(caplog):
     return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
 
 
-def _start_holder(folder):
+def _start(script, argument, first_line):
+    """A Python process running `script` with `argument`, once it has printed `first_line`."""
     env = dict(SUBPROCESS_ENV, PYTHONPATH=os.pathsep.join(sys.path))
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
+    process = subprocess.Popen([sys.executable, "-c", script, str(argument)], stdout=subprocess.PIPE, text=True,
+                               env=env)
+    assert process.stdout.readline().strip() == first_line
+    return process
+
+
+def _start_holder(folder):
+    return _start(HOLDER, folder, "held")
+
+
+def test_kill_9_during_a_save_leaves_the_checkpoint_intact_and_its_temporary_is_removed_later(tmp_path):
+    target = tmp_path / "checkpoint.pth"
+    saver = _start(SAVER, target, "writing")
+    saver.kill()
+    saver.wait()
+    assert torch.equal(torch.load(target, weights_only=True)["weights"], torch.arange(1000))
+    left = leftover_temporaries(tmp_path)
+    assert len(left) == 1 and os.path.basename(left[0]).startswith(".checkpoint.pth.")
+    assert remove_leftover_temporaries(tmp_path) == []                  # written to a moment ago
+    assert remove_leftover_temporaries(tmp_path, now=time.time() + 120) == left and not os.path.exists(left[0])
 
 
 def test_a_second_run_into_a_held_folder_stops_and_a_killed_runs_lock_is_taken_over(data_root, tmp_path, caplog):
@@ -71,6 +106,10 @@ def test_a_second_run_into_a_held_folder_stops_and_a_killed_runs_lock_is_taken_o
 
     partial = folder / ".checkpoint.pth.k1ll3d00.tmp"                  # a save cut short by the kill
     partial.write_bytes(b"\0" * 1000)
+    os.utime(partial, (partial.stat().st_mtime - 120,) * 2)
+    recent = folder / "results" / ".keypoints_val_results.json.0a1b2c3d.tmp"   # being written right now
+    recent.parent.mkdir(exist_ok=True)
+    recent.write_text("[")
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         summary = run_training(tiny_config(data_root, tmp_path, **{"AUTO_RESUME": True, "TRAIN.END_EPOCH": 2}))
@@ -78,10 +117,11 @@ def test_a_second_run_into_a_held_folder_stops_and_a_killed_runs_lock_is_taken_o
     assert f"took over the stale lock {folder / LOCK_NAME}" in caplog.text
     assert f"process {holder.pid} no longer runs on this host" in caplog.text
     assert f"removed {partial}" in caplog.text and not partial.exists()
+    assert recent.exists()
     assert not (folder / LOCK_NAME).exists()
 
 
-def test_a_lock_from_another_host_is_kept_while_refreshed_and_taken_over_when_not(tmp_path, monkeypatch):
+def test_a_lock_from_another_host_is_kept_while_refreshed_and_taken_over_when_not(tmp_path):
     lock_file = tmp_path / LOCK_NAME
     lock_file.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "then"}))
     with pytest.raises(RunFolderBusy, match="pid 1 on host elsewhere, started then"):
@@ -93,6 +133,18 @@ def test_a_lock_from_another_host_is_kept_while_refreshed_and_taken_over_when_no
     assert json.loads(lock_file.read_text())["pid"] == os.getpid()
     lock.release()
     assert not lock_file.exists()
+
+
+def test_the_holder_refreshes_its_lock(tmp_path, monkeypatch):
+    monkeypatch.setattr("kitpose.engine.run_folder.HEARTBEAT_SECONDS", 0.05)
+    lock = RunFolderLock(tmp_path)
+    lock.acquire()
+    old = (tmp_path / LOCK_NAME).stat().st_mtime - 3600
+    os.utime(tmp_path / LOCK_NAME, (old, old))
+    time.sleep(0.5)
+    refreshed = (tmp_path / LOCK_NAME).stat().st_mtime
+    lock.release()
+    assert refreshed > old + 3000
 
 
 def test_unreadable_images_are_all_listed_before_training(data_root, tmp_path, caplog):

@@ -53,11 +53,9 @@ def atomic_write(path, binary=False):
 
 
 def leftover_temporaries(folder):
-    """The atomic_write temporaries in ``folder`` (not its sub-folders), sorted."""
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                  if TEMPORARY_NAME.match(name) and os.path.isfile(os.path.join(folder, name)))
+    """The atomic_write temporaries in ``folder`` and its sub-folders, sorted."""
+    return sorted(os.path.join(parent, name) for parent, _, names in os.walk(folder) for name in names
+                  if TEMPORARY_NAME.match(name))
 
 
 def write_json(path, data, **dump_options):

@@ -9,7 +9,8 @@ gone from this host, or when it was not refreshed for STALE_AFTER_SECONDS (a run
 host that died, e.g. on a cluster node): resuming after a crash (AUTO_RESUME) needs no clean-up.
 
 Holding the folder makes it safe to delete the temporaries of atomic writes that a killed run
-left (``.checkpoint.pth.<8 characters>.tmp``, ...); they are removed and logged.
+left (``.checkpoint.pth.<8 characters>.tmp``, ...); they are removed and logged (except one written
+to in the last minute, which tools/test.py, not locked out, may be writing).
 """
 import json
 import logging
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = "train.lock"
 HEARTBEAT_SECONDS = 60.0
 STALE_AFTER_SECONDS = 600.0
+IN_USE_SECONDS = 60.0
 
 
 class RunFolderBusy(RuntimeError):
@@ -145,14 +147,21 @@ class RunFolderLock:
             self.path.unlink()
 
 
-def remove_leftover_temporaries(folder):
-    """Delete (and log) the temporaries of atomic writes interrupted by a kill; returns their paths."""
-    removed = leftover_temporaries(folder)
-    for path in removed:
-        size = os.path.getsize(path)
+def remove_leftover_temporaries(folder, now=None):
+    """Delete (and log) the temporaries of atomic writes interrupted by a kill; returns their paths. One
+    written to in the last IN_USE_SECONDS is left: tools/test.py may be writing its results there."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in leftover_temporaries(folder):
+        status = os.stat(path)
+        if now - status.st_mtime < IN_USE_SECONDS:
+            logger.info("left %s: written to %.0f s ago, perhaps by a process still running", path,
+                        now - status.st_mtime)
+            continue
         os.unlink(path)
-        logger.warning("removed %s (%.1f MB), the unfinished write of a run that was killed; the file it was "
-                       "to replace is intact", path, size / 1e6)
+        removed.append(path)
+        logger.warning("removed %s (%.1f MB), the unfinished write of a process that was killed; the file it "
+                       "was to replace is intact", path, status.st_size / 1e6)
     return removed
 
 
