@@ -4,6 +4,7 @@ epoch's training, files written with the user's umask, a file that is not a chec
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +35,16 @@ print("held", flush=True)
 time.sleep(120)
 """
 
+
+# a training run's hold on the folder argv[1], until stopped
+RUN_HOLDER = """
+import sys, time, torch
+from kitpose.engine.distributed import RunContext
+from kitpose.engine.run_folder import hold_run_folder
+with hold_run_folder(sys.argv[1], RunContext(False, 0, 0, 1, torch.device("cpu"))):
+    print("held", flush=True)
+    time.sleep(120)
+"""
 
 # saves a checkpoint, then starts a second save of it and is killed halfway through writing it
 SAVER = """
@@ -71,6 +82,14 @@ def _start(script, argument, first_line):
 
 def _start_holder(folder):
     return _start(HOLDER, folder, "held")
+
+
+def test_sigterm_releases_the_folder(tmp_path):
+    holder = _start(RUN_HOLDER, tmp_path, "held")
+    assert (tmp_path / LOCK_NAME).exists()
+    holder.terminate()
+    assert holder.wait() == 128 + signal.SIGTERM
+    assert not (tmp_path / LOCK_NAME).exists()
 
 
 def test_kill_9_during_a_save_leaves_the_checkpoint_intact_and_its_temporary_is_removed_later(tmp_path):

@@ -15,6 +15,7 @@ to in the last minute, which tools/test.py, not locked out, may be writing).
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -165,10 +166,36 @@ def remove_leftover_temporaries(folder, now=None):
     return removed
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _sigterm_as_exit():
+    """SIGTERM (a cluster pre-empting the job, torchrun stopping its workers) ends the process through
+    Python's clean-up, so the lock is released and an unfinished save removes its temporary; a handler
+    the program installed itself is kept."""
+    replace = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    if replace:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        if replace:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextmanager
 def hold_run_folder(folder, context):
     """Hold `folder` for a training run: rank 0 takes the lock and removes leftover temporaries; every rank
-    raises the same RunFolderBusy when the folder is taken (so no rank waits for the others)."""
+    raises the same RunFolderBusy when the folder is taken (so no rank waits for the others). SIGTERM
+    ends the run as Ctrl-C does, releasing the folder."""
+    with _sigterm_as_exit():
+        yield from _hold(folder, context)
+
+
+def _hold(folder, context):
     lock = RunFolderLock(folder) if context.is_main else None
     refusal = None
     if lock is not None:
