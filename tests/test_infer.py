@@ -285,6 +285,10 @@ def test_truncated_video_is_counted_and_fails_unless_allowed(tiny_model, tmp_pat
     assert len(_results(tmp_path / "out")) == read        # the frames read are kept
     assert _infer(tiny_model, "--input", video, "--out", tmp_path / "allowed", "--no-draw",
                   "--allow-short-video") == 0
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(b"RIFF but nothing else")
+    assert _infer(tiny_model, "--input", damaged, "--out", tmp_path / "damaged", "--no-draw") == 1
+    assert f"{damaged}: cannot be opened as a video" in caplog.text
 
 
 def test_run_on_source_summary(predictor, samples_dir, tmp_path):

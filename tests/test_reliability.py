@@ -4,6 +4,7 @@ epoch's training, files written with the user's umask, a file that is not a chec
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from kitpose.engine.cli import test_main as run_test_tool
 from kitpose.engine.cli import train_main
 from kitpose.engine.run_folder import LOCK_NAME, RunFolderBusy, RunFolderLock, remove_leftover_temporaries
 from kitpose.jsonio import leftover_temporaries, write_json
-from kitpose.models import atomic_save
+from kitpose.models import CheckpointError, atomic_save
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,7 +50,7 @@ with hold_run_folder(sys.argv[1], RunContext(False, 0, 0, 1, torch.device("cpu")
 # saves a checkpoint, then starts a second save of it and is killed halfway through writing it
 SAVER = """
 import sys, time, torch
-from kitpose.models import atomic_save
+from kitpose.models import CheckpointError, atomic_save
 atomic_save({"weights": torch.arange(1000)}, sys.argv[1])
 real_save = torch.save
 def slow_save(obj, f):
@@ -190,6 +191,10 @@ def test_a_failed_validation_keeps_the_epochs_training(data_root, tmp_path, capl
     checkpoint = run_output_dir(tmp_path) / "checkpoint.pth"
     assert read_training_state(checkpoint)["epoch"] == 1
     assert f"the epoch's training is saved in {checkpoint}" in caplog.text
+    # resuming it under another model configuration is refused, naming the file
+    with pytest.raises(CheckpointError, match=re.escape(f"{checkpoint} does not fit this configuration")):
+        run_training(tiny_config(images, tmp_path, **{"DATASET.CHECK_IMAGES": False, "AUTO_RESUME": True,
+                                                      "MODEL.TRANSFORMER_MLP_RATIO": 2}))
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
