@@ -141,10 +141,17 @@ def test_a_second_run_into_a_held_folder_stops_and_a_killed_runs_lock_is_taken_o
     assert not (folder / LOCK_NAME).exists()
 
 
-def test_a_lock_from_another_host_is_kept_while_refreshed_and_taken_over_when_not(tmp_path):
+def test_a_lock_whose_pid_cannot_be_checked_is_kept_while_refreshed_and_taken_over_when_not(tmp_path):
     lock_file = tmp_path / LOCK_NAME
-    lock_file.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "then"}))
+    lock_file.write_text(json.dumps({"host": "elsewhere", "pid_namespace": "", "pid": 1, "started": "then"}))
     with pytest.raises(RunFolderBusy, match="pid 1 on host elsewhere, started then"):
+        RunFolderLock(tmp_path).acquire()
+    # this host name but another pid namespace (a container): its pids say nothing here
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock_file.write_text(json.dumps({"host": socket.gethostname(), "pid_namespace": "pid:[1]", "pid": gone.pid,
+                                     "started": "then"}))
+    with pytest.raises(RunFolderBusy, match=f"pid {gone.pid} on host {socket.gethostname()}"):
         RunFolderLock(tmp_path).acquire()
     old = lock_file.stat().st_mtime - 3600
     os.utime(lock_file, (old, old))

@@ -48,6 +48,14 @@ def _process_exists(pid):
     return True
 
 
+def _pid_namespace():
+    """The process-id namespace (Linux): containers sharing a host name can still not see each other's pids."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _describe(holder, age):
     return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started {holder.get('started', '?')}, "
             f"lock refreshed {age:.0f} s ago")
@@ -58,7 +66,7 @@ class RunFolderLock:
 
     def __init__(self, folder):
         self.path = Path(folder) / LOCK_NAME
-        self.record = {"host": socket.gethostname(), "pid": os.getpid(),
+        self.record = {"host": socket.gethostname(), "pid_namespace": _pid_namespace(), "pid": os.getpid(),
                        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         self._stop = threading.Event()
         self._heartbeat = None
@@ -68,16 +76,18 @@ class RunFolderLock:
         path = path or self.path
         try:
             age = time.time() - path.stat().st_mtime
-            holder = json.loads(path.read_text())
+            text = path.read_text()
         except FileNotFoundError:
             return None
-        except (ValueError, OSError):  # half-written by a process killed at that moment
+        try:
+            holder = json.loads(text)
+        except ValueError:  # half-written by a process killed at that moment
             holder = {}
         return (holder if isinstance(holder, dict) else {}), age
 
     def _stale(self, holder, age):
         """Why the holder is gone ('' while it may be running)."""
-        same_host = holder.get("host") == self.record["host"]
+        same_host = all(holder.get(key) == self.record[key] for key in ("host", "pid_namespace"))
         pid = holder.get("pid")
         if same_host and isinstance(pid, int) and (pid == os.getpid() or not _process_exists(pid)):
             return f"process {pid} no longer runs on this host"
