@@ -174,7 +174,7 @@ def test_the_holder_refreshes_its_lock(tmp_path, monkeypatch):
     assert refreshed > old + 3000
 
 
-def test_unreadable_images_are_all_listed_before_training(data_root, tmp_path, caplog):
+def test_unreadable_images_are_all_listed_before_training(tmp_path):
     images = tmp_path / "synthetic"
     make_tiny_dataset(images)
     train_image, val_image = images / "data" / "000010000003.jpg", images / "data" / "000020000002.jpg"
@@ -188,7 +188,7 @@ def test_unreadable_images_are_all_listed_before_training(data_root, tmp_path, c
     assert not (run_output_dir(tmp_path) / "checkpoint.pth").exists()
 
 
-def test_a_failed_validation_keeps_the_epochs_training(data_root, tmp_path, caplog):
+def test_a_failed_validation_keeps_the_epochs_training(tmp_path, caplog):
     images = tmp_path / "synthetic"
     make_tiny_dataset(images)
     val_image = images / "data" / "000020000002.jpg"

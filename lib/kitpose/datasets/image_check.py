@@ -6,13 +6,10 @@ format's header, not the pixels: about 0.1 ms a file on a warm cache); a file wh
 Pillow refuses is decoded with OpenCV, as the loader does, and reported only when that fails too,
 so the check never refuses an image training could read.
 """
-import logging
 import os
 
 import cv2
 from PIL import Image
-
-logger = logging.getLogger(__name__)
 
 
 def _header_readable(path):

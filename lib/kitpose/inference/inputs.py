@@ -55,7 +55,6 @@ class InputSource:
             for index, path in enumerate(self.paths):
                 yield _read_image(path, index)
 
-
     def missing_frames(self):
         """Frames a video's header announces that `frames()` did not read (0 for images, or when the
         header gives no count)."""

@@ -54,7 +54,8 @@ class InferenceSummary:
             return ""
         read = self.announced_frames - self.missing_frames
         return (f"the video ended after {read} of the {self.announced_frames} frames its header announces: "
-                f"{self.missing_frames} frame(s) missing (a truncated or damaged file)")
+                f"{self.missing_frames} frame(s) missing (a truncated or damaged file; some containers "
+                f"only estimate the count)")
 
     def describe(self):
         lines = [f"{self.num_inputs} input(s) processed, {self.num_instances} instance(s) -> {self.results_file}"]
