@@ -272,6 +272,28 @@ def test_infer_video(tiny_model, samples_dir, tmp_path):
     assert _count_frames(tmp_path / "boxed" / "walk.mp4") == len(frames)   # every frame is written
 
 
+def test_truncated_video_is_counted_and_fails_unless_allowed(tiny_model, tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    video = tmp_path / "walk.avi"
+    _write_video(video, [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(30)])
+    content = video.read_bytes()
+    video.write_bytes(content[: len(content) // 2])      # the header still announces 30 frames
+    source = open_input(video)
+    assert source.total == 30
+    read = sum(frame.image is not None for frame in source.frames())
+    assert 0 < read < 30 and source.missing_frames() == 30 - read
+    assert _infer(tiny_model, "--input", video, "--out", tmp_path / "out", "--no-draw") == 1
+    assert (f"the video ended after {read} of the 30 frames its header announces: {30 - read} frame(s) missing"
+            in caplog.text)
+    assert len(_results(tmp_path / "out")) == read        # the frames read are kept
+    assert _infer(tiny_model, "--input", video, "--out", tmp_path / "allowed", "--no-draw",
+                  "--allow-short-video") == 0
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(b"RIFF but nothing else")
+    assert _infer(tiny_model, "--input", damaged, "--out", tmp_path / "damaged", "--no-draw") == 1
+    assert f"{damaged}: cannot be opened as a video" in caplog.text
+
+
 def test_run_on_source_summary(predictor, samples_dir, tmp_path):
     source = open_input(str(samples_dir / "coco" / "*.jpg"))
     summary = run_on_source(predictor, source, tmp_path, show_progress=False)

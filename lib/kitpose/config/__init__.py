@@ -8,6 +8,7 @@ from yacs.config import CfgNode as CN
 
 from .default import get_default_config
 from .published import ALIASES, PUBLISHED_ONLY_KEYS, PUBLISHED_ONLY_SECTIONS
+from .ranges import range_errors
 
 __all__ = ["load_config", "get_default_config", "ConfigError", "PUBLISHED_ONLY_KEYS"]
 
@@ -175,7 +176,8 @@ def load_config(yaml_path=None, opts=None):
     """Defaults <- YAML file <- command-line overrides; returns a frozen CfgNode.
 
     Unknown keys raise ConfigError naming the key and the file; a value whose type
-    does not fit the default names the key. Keys that only the published YAML files
+    does not fit the default names the key, a value out of its range (ranges.py) names the key, the
+    value and the allowed range (all such values in one error). Keys that only the published YAML files
     carry are accepted as published.py says (TRAIN.MODEL_LR sets TRAIN.LR; the others
     are dropped, with a warning where the published code acted on their value).
     CFG_NAME is set to the YAML file stem.
@@ -185,5 +187,9 @@ def load_config(yaml_path=None, opts=None):
         merge_yaml(cfg, yaml_path)
         cfg.CFG_NAME = os.path.splitext(os.path.basename(yaml_path))[0]
     merge_opts(cfg, opts)
+    command_line = {ALIASES.get(key, key) for key in list(opts or [])[0::2]}
+    errors = range_errors(cfg, lambda key: "command line" if key in command_line else yaml_path or "defaults")
+    if errors:
+        raise ConfigError("\n".join(errors))
     cfg.freeze()
     return cfg

@@ -113,6 +113,8 @@ _C.DATASET.META = ""              # custom: metainfo JSON (names, flip pairs, si
 _C.DATASET.TRAIN_ANN = ""         # custom: training annotation file (relative to ROOT or absolute)
 _C.DATASET.TEST_ANN = ""          # custom: test annotation file
 _C.DATASET.IMAGE_DIR = ""         # custom: image folder (relative to ROOT or absolute)
+_C.DATASET.CHECK_IMAGES = True    # training: read every image file's header before the first step and stop
+                                  # listing every unreadable one (about 1 s per 10k files on a warm cache)
 # augmentation
 _C.DATASET.FLIP = True            # random horizontal flip (p 0.5) with flip pairs
 _C.DATASET.SCALE_FACTOR = 0.25    # random scale: box scale x clip(1 + N(0, 1) sf, 1 - sf, 1 + sf)

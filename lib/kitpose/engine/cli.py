@@ -6,7 +6,8 @@
 
 --dataDir sets DATA_DIR (prefix of DATASET.ROOT and TEST.COCO_BBOX_FILE), --modelDir
 OUTPUT_DIR, --logDir LOG_DIR. Problems a user can fix (configuration, data, checkpoint,
-non-finite loss) end with one clear error line and exit status 1, without a traceback.
+non-finite loss, an output folder another training run holds) end with one clear error line
+and exit status 1, without a traceback.
 """
 import argparse
 import logging
@@ -16,11 +17,12 @@ from kitpose.config import load_config
 from kitpose.console import USER_ERRORS
 
 from .testing import run_test
+from .run_folder import RunFolderBusy
 from .trainer import NonFiniteLossError, run_training
 
 logger = logging.getLogger(__name__)
 
-ERRORS = USER_ERRORS + (NonFiniteLossError,)
+ERRORS = USER_ERRORS + (NonFiniteLossError, RunFolderBusy)
 
 
 def parse_args(argv, description):

@@ -22,6 +22,8 @@ from .distributed import (all_gather_objects, all_true, barrier, broadcast_buffe
                           wrap_model)
 from .finetune import initialise_from_config
 from .optim import build_optimizer, build_scheduler
+from .preflight import check_image_files
+from .run_folder import hold_run_folder
 from .seeding import capture_rng_state, configure_cudnn, restore_rng_state, seed_everything
 from .validation import evaluate_predictions, predict_dataset
 
@@ -175,9 +177,18 @@ def _write_validation(writer, name_values, epoch):
         writer.add_scalar(f"valid/{name}", float(value), epoch + 1)
 
 
+def _save_unvalidated_epoch(train_model, optimizer, scheduler, scaler, epoch, best_perf, cfg, checkpoint_file):
+    """Validation failed: keep the epoch's training in checkpoint.pth before the error ends the run.
+    Only this process's RNG state is at hand (under DDP a resume restarts the random streams, logged)."""
+    atomic_save(training_state(unwrap_model(train_model), optimizer, scheduler, scaler, epoch + 1, best_perf,
+                               [capture_rng_state()], cfg), checkpoint_file)
+    logger.warning("validation after epoch %d failed; the epoch's training is saved in %s (not validated: "
+                   "AUTO_RESUME True continues with epoch %d)", epoch, checkpoint_file, epoch + 1)
+
+
 def run_training(cfg):
     """The whole training run described by `cfg` (see tools/train.py); returns a TrainingSummary."""
-    with run_phase(cfg, "train") as (context, dirs):
+    with run_phase(cfg, "train") as (context, dirs), hold_run_folder(dirs.output_dir, context):
         return _train(cfg, context, dirs)
 
 
@@ -209,6 +220,8 @@ def _train(cfg, context, dirs):
 
     train_dataset = build_dataset(cfg, is_train=True, meta=meta, codec=codec)
     valid_dataset = build_dataset(cfg, is_train=False, meta=meta, codec=codec)
+    if cfg.DATASET.CHECK_IMAGES:
+        check_image_files((train_dataset, valid_dataset), context)
     train_loader = build_loader(train_dataset, cfg, context, is_train=True)
     valid_loader = build_loader(valid_dataset, cfg, context, is_train=False)
     logger.info("%d training instances (%d iterations per epoch on this process), %d validation instances",
@@ -258,11 +271,18 @@ def _train(cfg, context, dirs):
             perf = None
             if (epoch + 1) % max(cfg.TRAIN.VAL_EVERY, 1) == 0 or epoch + 1 == cfg.TRAIN.END_EPOCH:
                 broadcast_buffers(valid_model, context)
-                predictions = predict_dataset(valid_model, valid_loader, cfg, context,
-                                              amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
-                                              desc=f"validate epoch {epoch}")
+                try:
+                    predictions = predict_dataset(valid_model, valid_loader, cfg, context,
+                                                  amp=cfg.TEST.AMP, channels_last=cfg.TRAIN.CHANNELS_LAST,
+                                                  desc=f"validate epoch {epoch}")
+                    if context.is_main:
+                        name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
+                except BaseException:
+                    if context.is_main:
+                        _save_unvalidated_epoch(train_model, optimizer, scheduler, scaler, epoch, best_perf, cfg,
+                                                checkpoint_file)
+                    raise
                 if context.is_main:
-                    name_values, perf = evaluate_predictions(valid_dataset, predictions, dirs.output_dir, cfg)
                     last_perf = float(perf)
                     logger.info("epoch %d validation: %s", epoch,
                                 ", ".join(f"{k} {float(v):.4f}" for k, v in name_values.items()))

@@ -1,14 +1,16 @@
 """Command lines of tools/infer.py, tools/visualize.py and tools/export_onnx.py.
 
     python tools/infer.py --cfg X.yaml --checkpoint M.pth --input IMG|DIR|GLOB|VIDEO --out DIR
-        [--boxes B.json | --detector NAME ...] [--track ...] [--format coco dlc slp nwb csv] [KEY VALUE ...]
+        [--boxes B.json | --detector NAME ...] [--track ...] [--format coco dlc slp nwb csv]
+        [--allow-short-video] [KEY VALUE ...]
     python tools/visualize.py --cfg X.yaml --checkpoint M.pth --image IMG --out parts.png
         [--box X Y W H | --boxes B.json [--instance I]]
     python tools/export_onnx.py --cfg X.yaml --checkpoint M.pth --out model.onnx [--opset 17]
         [--check-images IMG ...]
 
 Problems a user can fix (configuration, checkpoint, input, boxes file) end with one
-error line and exit status 1.
+error line and exit status 1; so does a video shorter than its header says (after writing
+the results of the frames it has), unless --allow-short-video.
 """
 import argparse
 import logging
@@ -75,6 +77,8 @@ def infer_main(argv=None):
                         help="prediction files: coco (results.json, always written), dlc (DeepLabCut h5 + csv), "
                         "slp (SLEAP), nwb (NWB ndx-pose), csv (SLEAP csv); dlc/slp/nwb/csv need the interop "
                         "install group")
+    parser.add_argument("--allow-short-video", action="store_true", help="exit 0 when a video ends before the "
+                        "frame count its header announces (default: the results are written, exit status 1)")
     add_detector_arguments(parser)
     add_tracking_arguments(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
@@ -105,6 +109,10 @@ def _infer(args):
     summary = run_on_source(predictor, source, args.out, detections, draw=not args.no_draw, detector=detector,
                             tracker=tracker, formats=args.format)
     print(summary.describe(), flush=True)
+    if summary.missing_frames and not args.allow_short_video:
+        logger.error("%s: %s; the frames read are in %s (--allow-short-video accepts a short video)", args.input,
+                     summary.short_video(), summary.results_file)
+        return 1
     return 0 if summary.num_inputs else 1
 
 

@@ -7,7 +7,8 @@
 
 Images are read with OpenCV as BGR uint8. A file that cannot be decoded (or a video that
 cannot be opened) becomes a `Frame` with `image=None` and the reason in `error`, so the
-caller can report it by name, skip it and count it.
+caller can report it by name, skip it and count it. A video that ends before the frame count
+its header announces (a truncated or damaged file) says so through `InputSource.missing_frames`.
 """
 import glob
 import os
@@ -34,20 +35,30 @@ class Frame:
 @dataclass
 class InputSource:
     """The resolved --input: `kind` 'images' or 'video', `paths` the files, `total` the expected frame count
-    (frames a video's header announces; 0 when it does not say)."""
+    (frames a video's header announces; 0 when it does not say); `frames_decoded`: the video frames
+    `frames()` read."""
     spec: str
     kind: str
     paths: list
     total: int = 0
     fps: float = 0.0
+    frames_decoded: int = 0
 
     def frames(self):
         """Frames in order (lazily: one decoded image in memory at a time)."""
         if self.kind == "video":
-            yield from _video_frames(self.paths[0])
+            self.frames_decoded = 0
+            for frame in _video_frames(self.paths[0]):
+                self.frames_decoded += frame.image is not None
+                yield frame
         else:
             for index, path in enumerate(self.paths):
                 yield _read_image(path, index)
+
+    def missing_frames(self):
+        """Frames a video's header announces that `frames()` did not read (0 for images, or when the
+        header gives no count)."""
+        return max(0, self.total - self.frames_decoded) if self.kind == "video" else 0
 
 
 def _is_video(path):

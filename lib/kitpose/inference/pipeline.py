@@ -46,6 +46,17 @@ class InferenceSummary:
     tracks: int = 0               # track ids started (--track)
     box_source_frames: int = 0    # frames where the tracker asked for new boxes
     detector_calls: int = 0
+    missing_frames: int = 0       # a video's frames announced by its header but never read
+    announced_frames: int = 0
+
+    def short_video(self):
+        """The line saying that the video ended early ('' when it did not)."""
+        if not self.missing_frames:
+            return ""
+        read = self.announced_frames - self.missing_frames
+        return (f"the video ended after {read} of the {self.announced_frames} frames its header announces: "
+                f"{self.missing_frames} frame(s) missing (a truncated or damaged file; some containers "
+                f"only estimate the count)")
 
     def describe(self):
         lines = [f"{self.num_inputs} input(s) processed, {self.num_instances} instance(s) -> {self.results_file}"]
@@ -64,6 +75,8 @@ class InferenceSummary:
             lines.append(f"wrote {path}")
         lines.append(f"{len(self.unreadable)} unreadable input(s) skipped"
                      + (f": {', '.join(self.unreadable)}" if self.unreadable else ""))
+        if self.missing_frames:
+            lines.append(self.short_video())
         return "\n".join(lines)
 
 
@@ -260,6 +273,7 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
             if video.frames:
                 summary.outputs.append(video.path)
                 summary.frames_written = video.frames
+    summary.missing_frames, summary.announced_frames = source.missing_frames(), source.total
     write_json(summary.results_file, records)
     if exports is not None:
         summary.exported = exports.write(out_dir)

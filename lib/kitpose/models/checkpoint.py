@@ -7,11 +7,12 @@ counters and the parameters published checkpoints carry but the forward never us
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
+from kitpose.jsonio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,24 @@ def is_unused_parameter(name):
     return name in UNUSED_PARAMETERS or name.rsplit(".", 1)[0] in UNUSED_PARAMETERS
 
 
+# how torch.save files begin: a zip archive (PyTorch >= 1.6) or a pickle of protocol 2 or higher (older)
+TORCH_FILE_SIGNATURES = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path):
+    """CheckpointError naming the file when it is not something torch.save writes (a text or image
+    file, an empty file), instead of the unpickler's puzzle (e.g. 'KeyError: 101')."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head.startswith(TORCH_FILE_SIGNATURES):
+        what = "it is empty" if not head else f"it begins with {head!r}"
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({what}; torch.save writes a zip archive, "
+                              f"or a pickle before PyTorch 1.6)")
+
+
 def torch_load(path):
     """torch.load on the CPU, tensors-only when possible; any failure -> CheckpointError naming the file."""
+    _check_torch_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -186,18 +203,7 @@ def load_imagenet_weights(backbone, path, pretrained_layers=("*",)):
 
 
 def atomic_save(obj, path):
-    """torch.save to a temporary file beside `path`, fsync, then rename over `path`: an interrupted
-    write never leaves a truncated checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    """torch.save to a temporary file beside `path`, fsync, then rename over `path` (jsonio.atomic_write):
+    an interrupted write never leaves a truncated checkpoint behind."""
+    with atomic_write(path, binary=True) as f:
+        torch.save(obj, f)
