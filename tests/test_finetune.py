@@ -1,6 +1,7 @@
 """MODEL.INIT_FROM: a trained model initialises one with other keypoints; names say which rows carry over."""
 import json
 import logging
+import math
 
 import pytest
 import torch
@@ -185,7 +186,7 @@ def test_config_names_the_rows_and_training_applies_it(tmp_path, caplog):
 
 
 def test_import_labels_init_from_writes_a_fine_tuning_yaml(tmp_path):
-    """import_labels --init-from: the checkpoint's architecture, a tenth of the learning rate, the map by names."""
+    """import_labels --init-from: the checkpoint's architecture, a shorter schedule, the map by names."""
     pytest.importorskip("sleap_io")
     from interop_support import make_dlc_project
     from kitpose.interop import InteropError
@@ -206,7 +207,8 @@ def test_import_labels_init_from_writes_a_fine_tuning_yaml(tmp_path):
     written = load_config(report.yaml)
     assert written.MODEL.INIT_FROM == str(plain) and written.MODEL.INIT_META == "ap10k"   # the tiny YAML's dataset
     assert len(written.MODEL.INIT_KEYPOINT_MAP) == 17 and written.MODEL.INIT_KEYPOINT_MAP[2] == "Nose:Nose"
-    assert written.TRAIN.LR == pytest.approx(tiny_cfg.TRAIN.LR * 0.1)
+    assert written.TRAIN.LR == tiny_cfg.TRAIN.LR   # the template's: a lower one holds fresh keypoints back
+    assert written.TRAIN.END_EPOCH == math.ceil(2000 / report.train_instances)   # a fifth of from scratch
     assert written.MODEL.EXTRA.STAGE4.NUM_CHANNELS == tiny_cfg.MODEL.EXTRA.STAGE4.NUM_CHANNELS
 
     training_checkpoint = tmp_path / "checkpoint.pth"    # carries the config it was trained with

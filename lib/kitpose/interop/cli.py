@@ -16,6 +16,7 @@ import sys
 from kitpose.codecs.keypoint_box import DEFAULT_BOX_MARGIN
 
 from . import InteropError
+from .finetune import FINE_TUNE_TRAIN_SAMPLES
 from .labels_in import BUILTIN_TEMPLATE, DEFAULT_SIGMA, DEFAULT_TRAIN_SAMPLES, DEFAULT_VAL_FRACTION, import_labels
 
 logger = logging.getLogger("import_labels")
@@ -53,12 +54,13 @@ def import_main(argv=None):
     parser.add_argument("--template", default=None,
                         help=f"YAML the written config starts from (default: the built-in {BUILTIN_TEMPLATE}, "
                         "kitpose/interop/templates/, a small network trained from scratch on the CPU)")
-    parser.add_argument("--train-samples", type=int, default=DEFAULT_TRAIN_SAMPLES,
+    parser.add_argument("--train-samples", type=int, default=None,
                         help=f"TRAIN.END_EPOCH = this / training instances (default {DEFAULT_TRAIN_SAMPLES}, "
-                        "with the default template about 5 minutes on 2 idle CPU cores, 8 when shared)")
+                        "with the default template about 5 minutes on 2 idle CPU cores, 8 when shared; "
+                        f"{FINE_TUNE_TRAIN_SAMPLES} with --init-from)")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                         help="fine-tune a trained model (published or own .pth): the YAML takes its architecture, "
-                        "a tenth of the template's learning rate and a keypoint map inferred from names")
+                        f"{FINE_TUNE_TRAIN_SAMPLES} training samples by default and a keypoint map inferred from names")
     parser.add_argument("--init-config", default=None, metavar="YAML",
                         help="the YAML the --init-from checkpoint was trained with (e.g. "
                         "experiments/ap10k/kitpose/kitpose_w32_256x256.yaml for the published AP-10K W32); "

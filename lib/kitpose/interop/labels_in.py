@@ -78,7 +78,7 @@ from kitpose.datasets.keypoint_names import mirror_pairs
 from kitpose.jsonio import read_json, write_json
 
 from . import InteropError, require_sleap_io
-from .finetune import plan_fine_tuning
+from .finetune import FINE_TUNE_TRAIN_SAMPLES, plan_fine_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -640,13 +640,14 @@ def _write_in_place(out_dir, overwrite, write):
 
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
-                  box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=DEFAULT_TRAIN_SAMPLES,
+                  box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=None,
                   overwrite=False, init_from=None, init_config=None, init_meta=None):
     """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport.
     `template`: the YAML the written config starts from (None: the built-in `builtin_template()`).
     `init_from`: a trained checkpoint the YAML fine-tunes (`kitpose.interop.finetune`); its architecture
     comes from `init_config` (else the checkpoint's own config, else the template), its keypoint names
-    from `init_meta` (else the template's dataset)."""
+    from `init_meta` (else the template's dataset). `train_samples` sets TRAIN.END_EPOCH (None:
+    DEFAULT_TRAIN_SAMPLES, or FINE_TUNE_TRAIN_SAMPLES with `init_from`)."""
     if images not in ("copy", "link"):
         raise InteropError(f"images must be 'copy' or 'link', got {images!r}")
     if sigma <= 0:
@@ -688,6 +689,7 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
         report.full_circle_rotation = gap < FULL_CIRCLE_GAP_DEG
 
     fine_tuning = None
+    train_samples = train_samples or (FINE_TUNE_TRAIN_SAMPLES if init_from else DEFAULT_TRAIN_SAMPLES)
     if init_from:
         # a --template given names the checkpoint's architecture as --init-config does
         fine_tuning = plan_fine_tuning(init_from, names, template, init_config or template_path, init_meta)
