@@ -360,3 +360,27 @@ def test_import_of_a_top_view_rotates_over_the_circle_and_reads_skeleton_symmetr
     written = yaml.safe_load(text)
     assert written["DATASET"]["ROT_FACTOR"] == 180 and written["DATASET"]["ROT_PROB"] == 1.0
     assert "the training animals face every way (the nose -> tail direction" in text
+
+
+def test_predicted_instances_only_when_asked_and_a_frame_range(tmp_path):
+    """SLEAP predictions are not labels: skipped by default, used with use_predictions; frame_range picks frames."""
+    frames, truth = walking_animal(num_frames=8)
+    video = sio.Video.from_filename(str(write_video(tmp_path / "walk.mp4", frames)))
+    skeleton = sio.Skeleton(list(AP10K.keypoints), name="quadruped")
+    labelled = []
+    for t in range(8):
+        xy = np.where(truth[t, :, 2:] > 0, truth[t, :, :2], np.nan)
+        instance = (sio.Instance.from_numpy(xy, skeleton=skeleton) if t == 0 else
+                    sio.PredictedInstance.from_numpy(xy, skeleton=skeleton, point_scores=np.ones(len(xy)), score=1.0))
+        labelled.append(sio.LabeledFrame(video=video, frame_idx=t, instances=[instance]))
+    labels_file = tmp_path / "walk.slp"
+    sio.save_slp(sio.Labels(labelled, videos=[video], skeletons=[skeleton]), str(labels_file))
+
+    report = import_labels(labels_file, tmp_path / "labels_only", val_fraction=0.0)
+    assert report.train_images == 1 and len(report.unlabelled_frames) == 7 and report.predicted_instances_used == 0
+    report = import_labels(labels_file, tmp_path / "with_predictions", val_fraction=0.0, use_predictions=True,
+                           frame_range=(0, 8, 2))
+    assert report.train_images == 4 and report.frames_outside_range == 4 and report.predicted_instances_used == 3
+    assert "(4 outside --frames left out); 3 predicted instance(s) used as labels" in report.summary()
+    with pytest.raises(SystemExit):
+        import_main([str(labels_file), "--out", str(tmp_path / "bad"), "--frames", "9:3"])

@@ -24,6 +24,19 @@ logger = logging.getLogger("import_labels")
 __all__ = ["import_main"]
 
 
+def _frame_range(text):
+    """'START:STOP[:STEP]' -> (start, stop, step), non-negative, STOP > START, STEP >= 1."""
+    try:
+        values = [int(part) for part in text.split(":")]
+    except ValueError:
+        values = []
+    if len(values) == 2:
+        values.append(1)
+    if len(values) != 3 or values[0] < 0 or values[1] <= values[0] or values[2] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START:STOP[:STEP] with 0 <= START < STOP, STEP >= 1")
+    return tuple(values)
+
+
 def import_main(argv=None):
     parser = argparse.ArgumentParser(description="Labelled animals from DeepLabCut, SLEAP or any format sleap-io "
                                      "reads -> COCO train/val files, images, metainfo and a training YAML.")
@@ -58,6 +71,11 @@ def import_main(argv=None):
                         help=f"TRAIN.END_EPOCH = this / training instances (default {DEFAULT_TRAIN_SAMPLES}, "
                         "with the default template about 5 minutes on 2 idle CPU cores, 8 when shared; "
                         f"{FINE_TUNE_TRAIN_SAMPLES} with --init-from)")
+    parser.add_argument("--use-predictions", action="store_true",
+                        help="take a SLEAP frame's predicted instances where it has no user-labelled one (a "
+                        "model's output used as labels: only when you trust it)")
+    parser.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP[:STEP]",
+                        help="keep only these video frame numbers (STOP excluded), e.g. 0:900:5")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                         help="fine-tune a trained model (published or own .pth): the YAML takes its architecture, "
                         f"{FINE_TUNE_TRAIN_SAMPLES} training samples by default and a keypoint map inferred from names")
@@ -76,7 +94,8 @@ def import_main(argv=None):
                                images=args.images, flip_pairs=args.flip_pairs, skeleton=args.skeleton,
                                sigma=args.sigma, box_margin=args.box_margin, template=args.template,
                                train_samples=args.train_samples, overwrite=args.overwrite,
-                               init_from=args.init_from, init_config=args.init_config, init_meta=args.init_meta)
+                               init_from=args.init_from, init_config=args.init_config, init_meta=args.init_meta,
+                               use_predictions=args.use_predictions, frame_range=args.frames)
     except InteropError as err:
         logger.error("%s", err)
         return 1

@@ -27,8 +27,10 @@ summarised in the log):
 - keypoints keep the source's pixel coordinates (x right, y down from the image's top-left
   corner) unchanged; a labelled keypoint is COCO visibility 2, an unlabelled one 0 (0, 0, 0);
   a labelled keypoint outside [0, width] x [0, height] of its image is dropped (visibility 0);
-- only user-labelled instances are used (predicted instances in a .slp are not labels); a frame
-  without any is an unlabelled frame and skipped; an instance with fewer than two labelled
+- only user-labelled instances are used (predicted instances in a .slp are not labels), unless
+  `use_predictions` takes a frame's predicted instances where it has no user-labelled one (a
+  model's output used as labels: counted in the report); a frame without any is an unlabelled
+  frame and skipped; `frame_range` (start, stop[, step]) keeps only those video frame numbers; an instance with fewer than two labelled
   keypoints inside its image has no box (`kitpose.codecs.keypoint_box`) and is skipped;
 - boxes: DeepLabCut and SLEAP labels have none, so every box is made from the labelled
   keypoints (margin `box_margin` x the longer side on each side, clipped to the image); COCO
@@ -102,6 +104,8 @@ class ImportReport:
     skeleton: list = field(default_factory=list)
     flip_pairs: list = field(default_factory=list)
     frames_in_source: int = 0
+    frames_outside_range: int = 0                              # left out by `frame_range`
+    predicted_instances_used: int = 0                          # with `use_predictions`
     train_images: int = 0
     val_images: int = 0
     train_instances: int = 0
@@ -118,7 +122,10 @@ class ImportReport:
     meta: str = ""
 
     def summary(self):
-        lines = [f"{self.source}: {self.frames_in_source} labelled frame(s) read",
+        lines = [f"{self.source}: {self.frames_in_source} labelled frame(s) read"
+                 + (f" ({self.frames_outside_range} outside --frames left out)" if self.frames_outside_range else "")
+                 + (f"; {self.predicted_instances_used} predicted instance(s) used as labels"
+                    if self.predicted_instances_used else ""),
                  f"train: {self.train_images} image(s), {self.train_instances} instance(s); "
                  f"val: {self.val_images} image(s), {self.val_instances} instance(s)",
                  f"keypoints ({len(self.keypoints)}): {', '.join(self.keypoints)}",
@@ -367,15 +374,23 @@ def _frame_name(video, folder, frame_idx):
     return f"{folder}/frame_{frame_idx:06d}.png"
 
 
-def _collect(labels, names, order, box_margin, report, split):
-    """[(file name, source path, image, [(keypoints [K,3], track name)])] of the usable frames of `labels`."""
+def _collect(labels, names, order, box_margin, report, split, use_predictions=False, frame_range=None):
+    """[(file name, source path, image, [(keypoints [K,3], track name)])] of the usable frames of `labels`
+    (`use_predictions`, `frame_range`: see the module docstring)."""
+    kept_frames = range(*frame_range) if frame_range else None
     folders = _video_folder_names(labels.videos)
     folder_of = {id(video): folder for video, folder in zip(labels.videos, folders)}
     frames = []
     for lf in sorted(labels.labeled_frames, key=lambda f: (folder_of[id(f.video)], f.frame_idx)):
+        if kept_frames is not None and lf.frame_idx not in kept_frames:
+            report.frames_outside_range += 1
+            continue
         report.frames_in_source += 1
         file_name = _frame_name(lf.video, folder_of[id(lf.video)], lf.frame_idx)
         instances = [inst for inst in lf.user_instances if np.isfinite(inst.numpy()).any()]
+        if not instances and use_predictions:
+            instances = [inst for inst in lf.predicted_instances if np.isfinite(inst.numpy()).any()]
+            report.predicted_instances_used += len(instances)
         if not instances:
             report.unlabelled_frames.append(f"{split}{file_name}")
             continue
@@ -641,7 +656,8 @@ def _write_in_place(out_dir, overwrite, write):
 def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_fraction=DEFAULT_VAL_FRACTION,
                   seed=0, images="copy", flip_pairs=None, skeleton=None, sigma=DEFAULT_SIGMA,
                   box_margin=DEFAULT_BOX_MARGIN, template=None, train_samples=None,
-                  overwrite=False, init_from=None, init_config=None, init_meta=None):
+                  overwrite=False, init_from=None, init_config=None, init_meta=None, use_predictions=False,
+                  frame_range=None):
     """Convert `source` into a training set in `out_dir` (see module docstring); returns the ImportReport.
     `template`: the YAML the written config starts from (None: the built-in `builtin_template()`).
     `init_from`: a trained checkpoint the YAML fine-tunes (`kitpose.interop.finetune`); its architecture
@@ -659,14 +675,16 @@ def import_labels(source, out_dir, *, name=None, fmt=None, val_source=None, val_
     names, limbs, order = _skeleton_facts(labels, source)
     name = name or os.path.basename(os.path.normpath(out_dir))
     report = ImportReport(source=str(source), out_dir=str(out_dir), keypoints=names)
-    frames = _collect(labels, names, order, box_margin, report, "train: " if val_source else "")
+    frames = _collect(labels, names, order, box_margin, report, "train: " if val_source else "", use_predictions,
+                      frame_range)
     if val_source:
         val_labels = load_labels_source(val_source, fmt)
         val_names, _, val_order = _skeleton_facts(val_labels, val_source)
         if sorted(val_names) != sorted(names):
             raise InteropError(f"--val-source {val_source}: keypoints {val_names} differ from {source}'s {names}")
         val_order = [val_order[val_names.index(n)] for n in names]
-        train, val = frames, _collect(val_labels, names, val_order, box_margin, report, "val: ")
+        train, val = frames, _collect(val_labels, names, val_order, box_margin, report, "val: ", use_predictions,
+                                      frame_range)
     else:
         train, val = _split(frames, val_fraction, seed)
     if not train:
