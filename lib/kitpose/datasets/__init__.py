@@ -43,7 +43,8 @@ from .metainfo import (BUILTIN_METAINFO, DatasetLayout, DatasetMeta, MetainfoErr
 from .topdown import AnnotationError, TopDownCocoDataset, build_augmentation
 from .transforms import ImageReadError
 
-__all__ = ["build_dataset", "dataset_paths", "config_metainfo", "TopDownCocoDataset", "CentroidDataset", "DatasetMeta", "DatasetLayout",
+__all__ = ["build_dataset", "dataset_paths", "config_metainfo", "centroid_anchor_index", "TopDownCocoDataset",
+           "CentroidDataset", "DatasetMeta", "DatasetLayout",
            "load_metainfo",
            "metainfo_from_dict", "MetainfoError", "AnnotationError", "ImageReadError", "BUILTIN_METAINFO",
            "builtin_metainfo_path"]
