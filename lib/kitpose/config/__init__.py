@@ -10,7 +10,15 @@ from .default import get_default_config
 from .published import ALIASES, PUBLISHED_ONLY_KEYS, PUBLISHED_ONLY_SECTIONS
 from .ranges import range_errors
 
-__all__ = ["load_config", "get_default_config", "ConfigError", "PUBLISHED_ONLY_KEYS"]
+__all__ = ["load_config", "get_default_config", "ConfigError", "PUBLISHED_ONLY_KEYS", "CENTROID_MODEL",
+           "is_centroid_model"]
+
+CENTROID_MODEL = "centroid_hrnet"   # MODEL.NAME of the detection stage (whole frames, one anchor map)
+
+
+def is_centroid_model(cfg):
+    """Whether `cfg` describes the centroid detection stage rather than a pose model."""
+    return cfg.MODEL.NAME == CENTROID_MODEL
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,9 @@ _C.CUDNN.ENABLED = True           # use cudnn at all
 
 # ---------------------------------------------------------------- model
 _C.MODEL = CN()
-_C.MODEL.NAME = "kitpose_part"    # 'kitpose_part' (HRNet + KIT head) or 'pose_hrnet' (plain baseline)
+_C.MODEL.NAME = "kitpose_part"    # 'kitpose_part' (HRNet + KIT head) or 'pose_hrnet' (plain baseline); 'centroid_hrnet':
+                                  # the detection stage, HRNet with one anchor map on whole frames (CENTROID section,
+                                  # NUM_JOINTS 1)
 _C.MODEL.INIT_WEIGHTS = True      # backbone init (normal std .001) then MODEL.PRETRAINED
 _C.MODEL.PRETRAINED = ""          # ImageNet HRNet weights, e.g. models/pytorch/imagenet/hrnet_w32-36af842e.pth
 _C.MODEL.INIT = True              # KIT head init: Linear trunc-normal std .02, LayerNorm 1/0
@@ -163,6 +165,20 @@ _C.TRAIN.AMP = "none"             # mixed precision: 'none' | 'bf16' | 'fp16' on
                                   # has native bfloat16 (AVX-512 BF16 / AMX; else float32, logged)
 _C.TRAIN.CHANNELS_LAST = False    # channels_last memory format
 _C.TRAIN.COMPILE = False          # torch.compile the model (CUDA)
+
+# ---------------------------------------------------------------- centroid detection stage (MODEL.NAME centroid_hrnet)
+# One sample per image: the whole frame letterboxed into MODEL.IMAGE_SIZE (aspect ratio kept), augmented
+# with DATASET.SCALE_FACTOR / ROT_FACTOR / ROT_PROB / FLIP about the input's centre; the target is one
+# Gaussian (MODEL.SIGMA, heatmap pixels) per animal at its anchor, the maximum over the animals.
+_C.CENTROID = CN()
+_C.CENTROID.ANCHOR = ""           # the keypoint (name) that anchors an animal where it is labelled; '' or unlabelled:
+                                  # the centre of the box of its labelled keypoints
+_C.CENTROID.PEAK_THRESHOLD = 0.2  # a found animal is a local maximum of the map above this
+_C.CENTROID.MIN_DISTANCE = 2      # heatmap pixels: peaks closer than this are one animal (the max-pool radius)
+_C.CENTROID.BOX_SIZE = [0.0, 0.0] # [w, h] frame pixels of the box given to the pose stage around each found anchor
+                                  # (import_labels: the labelled boxes' 90th-percentile longer side); needed by infer.py
+_C.CENTROID.MATCH_DISTANCE = 0.25 # validation: a peak finds a labelled animal within this x its box's longer side
+                                  # (one peak per animal, Hungarian matching); the primary metric is F1
 
 # ---------------------------------------------------------------- testing
 _C.TEST = CN()

@@ -83,6 +83,10 @@ RANGES = {
     "TEST.IN_VIS_THRE": PROBABILITY,
     "TEST.PCK_THRE": POSITIVE,
     "TEST.NUM_VIS": NON_NEGATIVE,
+    "CENTROID.PEAK_THRESHOLD": PROBABILITY,
+    "CENTROID.MIN_DISTANCE": NON_NEGATIVE,
+    "CENTROID.BOX_SIZE": NON_NEGATIVE,
+    "CENTROID.MATCH_DISTANCE": POSITIVE,
 }
 
 
@@ -112,4 +116,10 @@ def range_errors(cfg, origin_of):
     if model.NUM_BP > model.NUM_JOINTS:
         errors.append(f"{origin_of('MODEL.NUM_BP')}: MODEL.NUM_BP = {model.NUM_BP} must be at most MODEL.NUM_JOINTS "
                       f"= {model.NUM_JOINTS} (each body part clusters at least one keypoint)")
+    if model.NAME == "centroid_hrnet" and model.NUM_JOINTS != 1:
+        errors.append(f"{origin_of('MODEL.NUM_JOINTS')}: MODEL.NUM_JOINTS = {model.NUM_JOINTS} must be 1 for "
+                      f"MODEL.NAME centroid_hrnet (one anchor map)")
+    if model.NAME == "centroid_hrnet" and cfg.DATASET.CUTMIX:
+        errors.append(f"{origin_of('DATASET.CUTMIX')}: DATASET.CUTMIX must be false for MODEL.NAME centroid_hrnet "
+                      f"(CutMix mixes the keypoint maps of crops, not the anchors of whole frames)")
     return errors

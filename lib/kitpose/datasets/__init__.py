@@ -35,13 +35,16 @@ Evaluation (kitpose.evaluation) uses TEST.METRIC when set, else the metainfo's `
 import os
 
 from kitpose.codecs import HeatmapCodec
+from kitpose.config import is_centroid_model
 
+from .centroid import CentroidAugmentation, CentroidDataset
 from .metainfo import (BUILTIN_METAINFO, DatasetLayout, DatasetMeta, MetainfoError, builtin_metainfo_path,
                        load_metainfo, metainfo_from_dict)
 from .topdown import AnnotationError, TopDownCocoDataset, build_augmentation
 from .transforms import ImageReadError
 
-__all__ = ["build_dataset", "dataset_paths", "config_metainfo", "TopDownCocoDataset", "DatasetMeta", "DatasetLayout",
+__all__ = ["build_dataset", "dataset_paths", "config_metainfo", "centroid_anchor_index", "TopDownCocoDataset",
+           "CentroidDataset", "DatasetMeta", "DatasetLayout",
            "load_metainfo",
            "metainfo_from_dict", "MetainfoError", "AnnotationError", "ImageReadError", "BUILTIN_METAINFO",
            "builtin_metainfo_path"]
@@ -107,20 +110,23 @@ def _metainfo_source(cfg):
 
 def config_metainfo(cfg):
     """The DatasetMeta the config names (see `_metainfo_source`); its keypoint count must equal
-    MODEL.NUM_JOINTS."""
+    MODEL.NUM_JOINTS (a pose model's; the centroid stage has one map whatever the keypoints)."""
     meta = load_metainfo(_metainfo_source(cfg))
-    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS:
+    if meta.num_keypoints != cfg.MODEL.NUM_JOINTS and not is_centroid_model(cfg):
         raise MetainfoError(f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS} but metainfo {meta.source} has "
                             f"{meta.num_keypoints} keypoints")
     return meta
 
 
 def build_dataset(cfg, is_train, meta=None, codec=None):
-    """TopDownCocoDataset for the training (``is_train``) or test split described by ``cfg``.
+    """TopDownCocoDataset for the training (``is_train``) or test split described by ``cfg``; for
+    MODEL.NAME centroid_hrnet the CentroidDataset of its whole frames (`centroid_dataset`).
 
     ``meta`` and ``codec``: the run's metainfo and codec, built once per run (`config_metainfo`,
     ``HeatmapCodec.from_config``) and shared by its datasets; built from ``cfg`` when not given."""
     meta = config_metainfo(cfg) if meta is None else meta
+    if is_centroid_model(cfg):
+        return centroid_dataset(cfg, is_train, meta)
     codec = HeatmapCodec.from_config(cfg) if codec is None else codec
     ann_file, image_dir, _, layout = dataset_paths(cfg, is_train, meta)
     bbox_file = cfg.TEST.COCO_BBOX_FILE
@@ -143,3 +149,26 @@ def build_dataset(cfg, is_train, meta=None, codec=None):
         image_set=cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET,
         expected_layout=layout,
     )
+
+
+def centroid_anchor_index(cfg, meta):
+    """The keypoint index CENTROID.ANCHOR names (None for '': the centre of the labelled keypoints' box)."""
+    name = cfg.CENTROID.ANCHOR
+    if not name:
+        return None
+    if name not in meta.keypoints:
+        raise MetainfoError(f"CENTROID.ANCHOR {name!r} is not a keypoint of metainfo {meta.source or meta.name} "
+                            f"({', '.join(meta.keypoints)})")
+    return meta.keypoints.index(name)
+
+
+def centroid_dataset(cfg, is_train, meta):
+    """The CentroidDataset of the training or test split (the same files as the pose stage's)."""
+    ann_file, image_dir, _, layout = dataset_paths(cfg, is_train, meta)
+    augmentation = CentroidAugmentation(cfg.DATASET.SCALE_FACTOR, cfg.DATASET.ROT_FACTOR, cfg.DATASET.ROT_PROB,
+                                        cfg.DATASET.FLIP) if is_train else None
+    return CentroidDataset(ann_file, image_dir, cfg.MODEL.IMAGE_SIZE, cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA,
+                           centroid_anchor_index(cfg, meta), is_train=is_train, augmentation=augmentation,
+                           color_rgb=cfg.DATASET.COLOR_RGB,
+                           image_set=cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET,
+                           expected_layout=layout, meta=meta)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from kitpose.codecs import box_corners
+from kitpose.config import is_centroid_model
 from kitpose.datasets import build_dataset
 from kitpose.evaluation import format_metrics_table
 from kitpose.jsonio import write_json
@@ -78,14 +79,14 @@ def _test(cfg, context, dirs):
     report = {
         "model_file": str(model_file),
         "ann_file": dataset.ann_file,
-        "metric": cfg.TEST.METRIC or dataset.meta.metric,
+        "metric": "centroid" if is_centroid_model(cfg) else cfg.TEST.METRIC or dataset.meta.metric,
         "primary": float(primary),
-        "num_instances": int(len(predictions.preds)),
+        "num_instances": int(len(predictions)),
         "metrics": {name: float(value) for name, value in name_values.items()},
     }
     write_json(dirs.output_dir / METRICS_FILE, report, indent=2)
     logger.info("wrote %s", dirs.output_dir / METRICS_FILE)
-    if cfg.TEST.NUM_VIS > 0:
+    if cfg.TEST.NUM_VIS > 0 and not is_centroid_model(cfg):
         save_prediction_pictures(predictions, dataset.meta, dirs.output_dir / VIS_DIR, cfg.TEST.NUM_VIS,
                                  cfg.TEST.IN_VIS_THRE)
     return report

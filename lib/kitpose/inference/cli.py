@@ -1,7 +1,8 @@
 """Command lines of tools/infer.py, tools/visualize.py and tools/export_onnx.py.
 
     python tools/infer.py --cfg X.yaml --checkpoint M.pth --input IMG|DIR|GLOB|VIDEO --out DIR
-        [--boxes B.json | --detector NAME ...] [--track ...] [--format coco dlc slp nwb csv]
+        [--boxes B.json | --detector NAME ... | --centroid-cfg C.yaml --centroid-checkpoint C.pth]
+        [--track ...] [--max-animals N] [--format coco dlc slp nwb csv]
         [--allow-short-video] [KEY VALUE ...]
     python tools/visualize.py --cfg X.yaml --checkpoint M.pth --image IMG --out parts.png
         [--box X Y W H | --boxes B.json [--instance I]]
@@ -21,13 +22,14 @@ import numpy as np
 import torch
 
 from kitpose.codecs import HeatmapCodec
-from kitpose.config import load_config
+from kitpose.config import is_centroid_model, load_config
 from kitpose.console import USER_ERRORS, add_console_handler
 from kitpose.interop import InteropError
 from kitpose.interop.predictions_out import EXPORT_FORMATS
 from kitpose.models import build_model, load_model_file
 from kitpose.runtime.onnx import DEFAULT_OPSET, export_model_onnx, onnx_parity
 
+from .centroid import add_centroid_arguments, centroid_detector_from_args
 from .detections import BoxFileError, load_detections
 from .detector import DetectorError, add_detector_arguments, detector_from_args
 from .inputs import open_input
@@ -80,11 +82,15 @@ def infer_main(argv=None):
     parser.add_argument("--allow-short-video", action="store_true", help="exit 0 when a video ends before the "
                         "frame count its header announces (default: the results are written, exit status 1)")
     add_detector_arguments(parser)
+    add_centroid_arguments(parser)
     add_tracking_arguments(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
-    if args.boxes and args.detector:
-        parser.error("--boxes and --detector both give boxes: choose one")
+    box_options = [name for name, given in (("--boxes", args.boxes), ("--detector", args.detector),
+                                            ("--centroid-cfg/--centroid-checkpoint",
+                                             args.centroid_cfg or args.centroid_checkpoint)) if given]
+    if len(box_options) > 1:
+        parser.error(f"{' and '.join(box_options)} all give boxes: choose one")
     if args.smooth != "none" and not args.track:
         parser.error("--smooth filters tracks over time: add --track")
     return _run(_infer, args)
@@ -92,13 +98,16 @@ def infer_main(argv=None):
 
 def _infer(args):
     cfg = load_config(args.cfg, args.opts)
+    if is_centroid_model(cfg):
+        raise DetectorError(f"--cfg {args.cfg} is a centroid detection stage (MODEL.NAME {cfg.MODEL.NAME}): give the "
+                            f"pose YAML as --cfg and this one as --centroid-cfg")
     source = open_input(args.input)
     detections = None
     if args.boxes:
         threshold = cfg.TEST.IMAGE_THRE if args.box_thr is None else args.box_thr
         detections = load_detections(args.boxes, threshold, set(args.category_ids) if args.category_ids else None)
     predictor = PosePredictor(cfg, args.checkpoint, args.device)
-    detector = detector_from_args(args, predictor.device)
+    detector = detector_from_args(args, predictor.device) or centroid_detector_from_args(args, predictor.device)
     tracker = None
     if args.track:
         smoother = (KeypointSmoother(source.fps, cfg.TEST.IN_VIS_THRE, args.smooth_min_cutoff, args.smooth_beta)

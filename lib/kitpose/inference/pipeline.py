@@ -229,7 +229,8 @@ def run_on_source(predictor, source, out_dir, detections=None, draw=True, show_p
                   tracker=None, formats=("coco",)):
     """Predict every frame of `source` (an InputSource); returns an InferenceSummary.
 
-    Boxes come from `detections` (a --boxes file), else `detector` (an AnimalDetector), else the
+    Boxes come from `detections` (a --boxes file), else `detector` (an AnimalDetector or a
+    CentroidDetector: called with a BGR frame, it returns boxes, scores and category ids), else the
     whole image; with `tracker` (a PoseTracker) frames go through it in order and those boxes
     become its box source, used only when it asks. `formats`: results.json is always written; 'dlc', 'slp', 'nwb', 'csv'
     add files (kitpose.interop.predictions_out)."""

@@ -101,6 +101,8 @@ def import_main(argv=None):
         return 1
     print(report.summary(), flush=True)
     print(f"train: kitpose-train --cfg {report.yaml}   (in a checkout: python tools/train.py --cfg ...)", flush=True)
+    print(f"train the detection stage (several animals per frame): kitpose-train --cfg {report.centroid_yaml}",
+          flush=True)
     return 0
 
 

@@ -13,6 +13,8 @@ and writes into ``out_dir``::
     annotations/train.json, val.json      COCO keypoint files
     meta.json                             metainfo: keypoint names, limbs, flip pairs, OKS sigmas
     <name>.yaml                           config for tools/train.py and tools/test.py
+    <name>_centroid.yaml                  the detection stage (centroid_hrnet on whole frames), trained the
+                                          same way; tools/infer.py --centroid-cfg / --centroid-checkpoint
     import_report.json                    every skipped frame, instance and keypoint, by name
 
 Everything is written into a hidden folder beside ``out_dir`` and renamed into place at the end,
@@ -91,6 +93,12 @@ DEFAULT_SIGMA = 0.05
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TRAIN_SAMPLES = 10000
 BUILTIN_TEMPLATE = "kitpose_small_cpu.yaml"   # package data in kitpose/interop/templates/
+CENTROID_TEMPLATE = "centroid_small_cpu.yaml"  # the detection stage's template, beside it
+CENTROID_MAX_INPUT = 256      # the letterboxed frame's longer side fits this (network input pixels) ...
+CENTROID_MIN_ANIMAL = 32      # ... unless an animal (its box's longer side) would span fewer input pixels
+CENTROID_BOX_PERCENTILE = 90  # CENTROID.BOX_SIZE: this percentile of the labelled boxes' longer side
+CENTROID_INPUT_STRIDE = 16    # the template's HRNet (3 branches) needs input sides divisible by this
+CENTROID_SAMPLE_SHARE = 0.25  # a whole frame costs about four 128x128 crops: a quarter of the pose stage's samples
 WARMUP_SHARE = 0.03     # of the schedule, in the written YAML
 FULL_CIRCLE_GAP_DEG = 90.0   # animals seen facing every way (no larger gap): rotate training crops over the circle
 NAMES_IN_LOG = 10        # a log line names at most this many items; the report names all
@@ -119,6 +127,7 @@ class ImportReport:
     orientation_gap_deg: float = None                       # largest angle no training animal faces
     full_circle_rotation: bool = False                      # gap < FULL_CIRCLE_GAP_DEG: rotation over the circle
     yaml: str = ""
+    centroid_yaml: str = ""
     meta: str = ""
 
     def summary(self):
@@ -138,6 +147,8 @@ class ImportReport:
             lines.append(f"{len(items)} {what}" + (f": {_first(items)}" if items else ""))
         if self.meta:
             lines.append(f"wrote {self.meta} and {self.yaml} (details: import_report.json)")
+        if self.centroid_yaml:
+            lines.append(f"wrote {self.centroid_yaml}: the detection stage (whole frames -> one box per animal)")
         return "\n".join(lines)
 
 
@@ -542,6 +553,53 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
         f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
 
 
+def centroid_geometry(frame_sizes, box_sides):
+    """The centroid stage's sizes from the training frames' (w, h) and the labelled boxes' longer sides:
+    a dict of MODEL.IMAGE_SIZE, HEATMAP_SIZE, SIGMA, CENTROID.MIN_DISTANCE, BOX_SIZE and the scale."""
+    width, height = np.max(np.asarray(frame_sizes, np.float64).reshape(-1, 2), axis=0)
+    side = float(np.percentile(np.asarray(box_sides, np.float64), CENTROID_BOX_PERCENTILE))
+    scale = min(1.0, CENTROID_MAX_INPUT / max(width, height))
+    scale = max(scale, min(1.0, CENTROID_MIN_ANIMAL / max(side, 1.0)))
+    stride = CENTROID_INPUT_STRIDE
+    image_size = [int(math.ceil(width * scale / stride) * stride), int(math.ceil(height * scale / stride) * stride)]
+    animal_heatmap_px = side * scale / 4
+    return {"IMAGE_SIZE": image_size, "HEATMAP_SIZE": [image_size[0] // 4, image_size[1] // 4],
+            # a Gaussian about an eighth of the animal, at least 1.5 heatmap pixels
+            "SIGMA": round(float(np.clip(animal_heatmap_px / 8, 1.5, 4.0)), 2),
+            # two animals' anchors lie at least about a quarter of an animal apart, even when they touch
+            "MIN_DISTANCE": max(1, int(animal_heatmap_px / 4)),
+            "BOX_SIZE": [round(side, 1), round(side, 1)], "scale": scale}
+
+
+def _write_centroid_yaml(path, out_dir, train, train_samples, source):
+    """Write the centroid stage's YAML (template CENTROID_TEMPLATE) for the imported training frames."""
+    config = yaml.safe_load((resources.files("kitpose.interop") / "templates" / CENTROID_TEMPLATE).read_text())
+    sizes = [(image.shape[1], image.shape[0]) for _, _, image, _ in train]
+    sides = [max(box[2], box[3]) for _, _, _, instances in train for _, box, _ in instances]
+    geometry = centroid_geometry(sizes, sides)
+    config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
+                              "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
+                              "IMAGE_DIR": "images", "TRAIN_SET": "train", "TEST_SET": "val"})
+    config["MODEL"].update({key: geometry[key] for key in ("IMAGE_SIZE", "HEATMAP_SIZE", "SIGMA")})
+    config["MODEL"]["PATCH_SIZE"] = list(geometry["HEATMAP_SIZE"])
+    config["CENTROID"].update({"MIN_DISTANCE": geometry["MIN_DISTANCE"], "BOX_SIZE": geometry["BOX_SIZE"]})
+    samples = max(1, round(train_samples * CENTROID_SAMPLE_SHARE))
+    epochs = max(1, math.ceil(samples / len(train)))
+    config["TRAIN"]["END_EPOCH"] = epochs
+    config["TRAIN"]["WARMUP_EPOCHS"] = round(WARMUP_SHARE * epochs, 3)
+    largest = f"{max(w for w, _ in sizes)}x{max(h for _, h in sizes)}"
+    final_path = os.path.join(out_dir, os.path.basename(path))
+    header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')}, from the "
+              f"template {CENTROID_TEMPLATE} (built in):\n"
+              f"# the centroid detection stage. MODEL.IMAGE_SIZE {geometry['IMAGE_SIZE']}: the largest training "
+              f"frame ({largest}) scaled by {geometry['scale']:.3f};\n"
+              f"# CENTROID.BOX_SIZE: the {CENTROID_BOX_PERCENTILE}th percentile of the {len(sides)} labelled "
+              f"boxes' longer side; TRAIN.END_EPOCH {epochs} = about {samples} frames of the {len(train)}.\n"
+              f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
+    with open(path, "w") as f:
+        f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
+
+
 # ---------------------------------------------------------------- the output folder
 def _files_under(folder):
     """Relative paths ('/'-joined) of the files and symbolic links under `folder`."""
@@ -558,8 +616,9 @@ def _import_outputs(folder):
     YAML, the annotation files and the images they list."""
     report = read_json(os.path.join(folder, "import_report.json"), "import report", error_type=InteropError)
     outputs = {"import_report.json", "meta.json", "annotations/train.json", "annotations/val.json"}
-    if isinstance(report, dict) and report.get("yaml"):
-        outputs.add(os.path.basename(report["yaml"]))
+    for key in ("yaml", "centroid_yaml"):
+        if isinstance(report, dict) and report.get(key):
+            outputs.add(os.path.basename(report[key]))
     for split in ("train", "val"):
         annotations = os.path.join(folder, "annotations", f"{split}.json")
         data = read_json(annotations, "annotation file", error_type=InteropError) if os.path.isfile(annotations) else {}
@@ -754,4 +813,7 @@ def _write_import(staging, out_dir, report, labels, name, train, val, images, fl
     report.yaml = os.path.join(out_dir, f"{name}.yaml")
     _write_yaml(os.path.join(staging, f"{name}.yaml"), template, name, out_dir, len(names), report.flip_pairs,
                 report.train_instances, train_samples, report.source, fine_tuning, _rotation_note(report))
+    report.centroid_yaml = os.path.join(out_dir, f"{name}_centroid.yaml")
+    _write_centroid_yaml(os.path.join(staging, f"{name}_centroid.yaml"), out_dir, train, train_samples,
+                         report.source)
     write_json(os.path.join(staging, "import_report.json"), asdict(report), indent=1)

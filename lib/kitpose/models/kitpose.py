@@ -8,7 +8,7 @@ from .checkpoint import is_unused_parameter, unwrap_model
 from .hrnet import HRNetBackbone
 from .kit_head import KITHead
 
-MODEL_NAMES = ("kitpose_part", "pose_hrnet")
+MODEL_NAMES = ("kitpose_part", "pose_hrnet", "centroid_hrnet")
 
 
 class ModelOutput(NamedTuple):
@@ -82,7 +82,8 @@ def check_model_config(cfg):
 
 
 def build_model(cfg, is_train=False):
-    """MODEL.NAME 'kitpose_part' -> KITPose, 'pose_hrnet' -> HRNet baseline.
+    """MODEL.NAME 'kitpose_part' -> KITPose, 'pose_hrnet' -> HRNet baseline, 'centroid_hrnet' -> the same
+    HRNet with MODEL.NUM_JOINTS (1) anchor maps (the detection stage).
 
     MODEL.INIT (KIT head: Linear trunc-normal .02, LayerNorm 1/0) applies at construction.
     With is_train and MODEL.INIT_WEIGHTS the backbone gets the training init and the
