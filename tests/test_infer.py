@@ -343,3 +343,18 @@ def test_limb_colors_of_no_limbs_is_empty():
     from kitpose.vis.draw import limb_colors
     assert limb_colors(0) == []
     assert len(set(limb_colors(5))) == 5
+
+
+def test_frames_option_keeps_the_frame_numbers(tiny_model, samples_dir, tmp_path, caplog):
+    """--frames START:STOP[:STEP] runs on those frames of a video only, numbered as in the video."""
+    image = cv2.resize(cv2.imread(str(samples_dir / "ap10k" / "000000037516.jpg")), (160, 120))
+    video = tmp_path / "walk.avi"
+    _write_video(video, [np.roll(image, 4 * i, axis=1) for i in range(12)])
+    source = open_input(video, (3, 10, 3))
+    assert source.total == 3 and [frame.index for frame in source.frames()] == [3, 6, 9]
+    assert source.missing_frames() == 0
+    out = tmp_path / "out"
+    assert _infer(tiny_model, "--input", video, "--out", out, "--no-draw", "--frames", "8:20") == 0   # 8..11
+    assert [r["frame"] for r in _results(out)] == [8, 9, 10, 11]
+    assert _infer(tiny_model, "--input", video, "--out", tmp_path / "none", "--frames", "12:20") == 1
+    assert "--frames 12:20" in caplog.text and "has 12 frame(s)" in caplog.text

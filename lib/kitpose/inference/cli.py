@@ -25,6 +25,7 @@ from kitpose.codecs import HeatmapCodec
 from kitpose.config import is_centroid_model, load_config
 from kitpose.console import USER_ERRORS, add_console_handler
 from kitpose.interop import InteropError
+from kitpose.interop.cli import frame_range_argument
 from kitpose.interop.predictions_out import EXPORT_FORMATS
 from kitpose.models import build_model, load_model_file
 from kitpose.runtime.onnx import DEFAULT_OPSET, export_model_onnx, onnx_parity
@@ -32,7 +33,7 @@ from kitpose.runtime.onnx import DEFAULT_OPSET, export_model_onnx, onnx_parity
 from .centroid import add_centroid_arguments, centroid_detector_from_args
 from .detections import BoxFileError, load_detections
 from .detector import DetectorError, add_detector_arguments, detector_from_args
-from .inputs import open_input
+from .inputs import InputError, open_input
 from .pipeline import run_on_source
 from .predictor import PosePredictor, crop_input, whole_image_box
 from .smoothing import KeypointSmoother
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["infer_main", "visualize_main", "export_main"]
 
-ERRORS = USER_ERRORS + (BoxFileError, DetectorError, InteropError, OSError)
+ERRORS = USER_ERRORS + (BoxFileError, DetectorError, InputError, InteropError, OSError)
 PARITY_TOLERANCE = 1e-4
 
 
@@ -79,6 +80,9 @@ def infer_main(argv=None):
                         help="prediction files: coco (results.json, always written), dlc (DeepLabCut h5 + csv), "
                         "slp (SLEAP), nwb (NWB ndx-pose), csv (SLEAP csv); dlc/slp/nwb/csv need the interop "
                         "install group")
+    parser.add_argument("--frames", type=frame_range_argument, default=None, metavar="START:STOP[:STEP]",
+                        help="only these frame numbers of a video (or positions in an image list), STOP excluded; "
+                        "the results keep the numbers (e.g. 900:1100)")
     parser.add_argument("--allow-short-video", action="store_true", help="exit 0 when a video ends before the "
                         "frame count its header announces (default: the results are written, exit status 1)")
     add_detector_arguments(parser)
@@ -101,7 +105,7 @@ def _infer(args):
     if is_centroid_model(cfg):
         raise DetectorError(f"--cfg {args.cfg} is a centroid detection stage (MODEL.NAME {cfg.MODEL.NAME}): give the "
                             f"pose YAML as --cfg and this one as --centroid-cfg")
-    source = open_input(args.input)
+    source = open_input(args.input, args.frames)
     detections = None
     if args.boxes:
         threshold = cfg.TEST.IMAGE_THRE if args.box_thr is None else args.box_thr

@@ -5,6 +5,9 @@
 - a pattern with `*`, `?` or `[` (quote it in the shell): every matching file, sorted; `**` recurses;
 - any other path: that one image.
 
+`frame_range` (start, stop, step) keeps those frame numbers of a video, or those positions of an
+image list, with their numbers: frame 900 of a video stays frame 900 in the results.
+
 Images are read with OpenCV as BGR uint8. A file that cannot be decoded (or a video that
 cannot be opened) becomes a `Frame` with `image=None` and the reason in `error`, so the
 caller can report it by name, skip it and count it. A video that ends before the frame count
@@ -16,11 +19,15 @@ from dataclasses import dataclass
 
 import cv2
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "InputSource", "open_input"]
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "InputError", "InputSource", "open_input"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 GLOB_CHARACTERS = "*?["
+
+
+class InputError(ValueError):
+    """--frames selects nothing of the input."""
 
 
 @dataclass
@@ -43,17 +50,21 @@ class InputSource:
     total: int = 0
     fps: float = 0.0
     frames_decoded: int = 0
+    frame_range: tuple = None
 
     def frames(self):
         """Frames in order (lazily: one decoded image in memory at a time)."""
+        kept = range(*self.frame_range) if self.frame_range else None
         if self.kind == "video":
             self.frames_decoded = 0
-            for frame in _video_frames(self.paths[0]):
-                self.frames_decoded += frame.image is not None
-                yield frame
+            for frame in _video_frames(self.paths[0], kept.stop if kept else None):
+                if kept is None or frame.index in kept or frame.error:
+                    self.frames_decoded += frame.image is not None
+                    yield frame
         else:
             for index, path in enumerate(self.paths):
-                yield _read_image(path, index)
+                if kept is None or index in kept:
+                    yield _read_image(path, index)
 
     def missing_frames(self):
         """Frames a video's header announces that `frames()` did not read (0 for images, or when the
@@ -78,14 +89,16 @@ def _read_image(path, index):
     return Frame(path, index, image)
 
 
-def _video_frames(path):
+def _video_frames(path, stop=None):
+    """Frames 0, 1, ... (before `stop`); frames before a range's start are decoded and dropped by the
+    caller, as seeking is not frame-exact in every codec."""
     capture = cv2.VideoCapture(path)
     try:
         if not capture.isOpened():
             yield Frame(path, 0, error="cannot be opened as a video")
             return
         index = 0
-        while True:
+        while stop is None or index < stop:
             ok, image = capture.read()
             if not ok:
                 break
@@ -107,9 +120,21 @@ def _video_header(path):
         capture.release()
 
 
-def open_input(spec):
-    """Resolve an --input value to an InputSource; FileNotFoundError when it names nothing."""
-    spec = os.fspath(spec)
+def open_input(spec, frame_range=None):
+    """Resolve an --input value to an InputSource (`frame_range`: (start, stop, step) or None);
+    FileNotFoundError when it names nothing, InputError when the range holds none of its frames."""
+    source = _resolve(os.fspath(spec))
+    if frame_range:
+        available = source.total if source.kind == "images" or source.total else frame_range[1]
+        kept = range(frame_range[0], min(frame_range[1], available), frame_range[2])
+        if not len(kept):
+            raise InputError(f"--frames {':'.join(map(str, frame_range))}: {spec} has {available} "
+                             f"{'frame' if source.kind == 'video' else 'image'}(s) (numbered from 0)")
+        source.frame_range, source.total = (kept.start, kept.stop, kept.step), len(kept)
+    return source
+
+
+def _resolve(spec):
     if any(character in spec for character in GLOB_CHARACTERS) and not os.path.exists(spec):
         paths = sorted(path for path in glob.glob(spec, recursive=True) if os.path.isfile(path))
         if not paths:

@@ -24,7 +24,7 @@ logger = logging.getLogger("import_labels")
 __all__ = ["import_main"]
 
 
-def _frame_range(text):
+def frame_range_argument(text):
     """'START:STOP[:STEP]' -> (start, stop, step), non-negative, STOP > START, STEP >= 1."""
     try:
         values = [int(part) for part in text.split(":")]
@@ -74,7 +74,7 @@ def import_main(argv=None):
     parser.add_argument("--use-predictions", action="store_true",
                         help="take a SLEAP frame's predicted instances where it has no user-labelled one (a "
                         "model's output used as labels: only when you trust it)")
-    parser.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP[:STEP]",
+    parser.add_argument("--frames", type=frame_range_argument, default=None, metavar="START:STOP[:STEP]",
                         help="keep only these video frame numbers (STOP excluded), e.g. 0:900:5")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                         help="fine-tune a trained model (published or own .pth): the YAML takes its architecture, "
