@@ -199,3 +199,18 @@ def test_after_a_gap_longer_than_max_lost_ids_are_new_unless_n_is_given(video, t
     assert fresh["mot"]["num_switches"] == ANIMALS                            # ids never reused: 3 new ones
     known = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(retrack=True, max_animals=ANIMALS))
     assert known["mot"]["num_switches"] == 0                                  # the N ids taken again, each by its animal
+
+
+def test_frames_restrict_the_scored_labelled_frames(video, tmp_path, caplog):
+    """--frames scores only those labelled frames (e.g. the part of a video not trained on)."""
+    truth = video["truth"]
+    swapped = truth.copy()
+    swapped[20:, [0, 1]] = truth[20:, [1, 0]]                                   # ids swap at frame 20
+    predictions = _write(tmp_path / "swap.slp", video, swapped, [f"animal_{i}" for i in range(ANIMALS)])
+    before = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(frame_range=(0, 20, 1)))
+    assert before["labelled_frames"] == 20 and before["mot"]["num_switches"] == 0
+    every_other = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(frame_range=(10, 40, 2)))
+    assert every_other["labelled_frames"] == 15 and every_other["mot"]["num_switches"] == 2
+    assert eval_tracks_main(["--labels", str(video["labels"]), "--predictions", predictions,
+                             "--frames", "100:200"]) == 1
+    assert "no labelled frame in --frames (100, 200, 1)" in caplog.text

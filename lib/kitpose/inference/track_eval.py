@@ -45,6 +45,7 @@ from kitpose.datasets.metainfo import MetainfoError, load_metainfo, metainfo_fro
 from kitpose.evaluation import oks_iou, oks_metrics, pck_counts
 from kitpose.evaluation.oks import load_coco
 from kitpose.interop import InteropError
+from kitpose.interop.cli import frame_range_argument
 from kitpose.interop.tracks_io import Animal, read_tracked_poses
 from kitpose.jsonio import write_json
 
@@ -73,6 +74,7 @@ class TrackEvalSettings:
     retrack: bool = False
     max_animals: int = 0
     visibility: float = 0.2        # --retrack: a predicted keypoint counts when its score is above it
+    frame_range: tuple = None      # (start, stop, step): only these labelled frames count (e.g. the held-out part)
 
 
 def _in_label_order(labels, predictions):
@@ -148,7 +150,10 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
     if settings.retrack:
         _retracked(predictions, sigmas, settings)
 
-    frames = sorted(labels.frames)
+    kept = range(*settings.frame_range) if settings.frame_range else None
+    frames = sorted(f for f in labels.frames if kept is None or f in kept)
+    if not frames:
+        raise TrackEvalError(f"{labels_path}: no labelled frame in --frames {settings.frame_range}")
     compared = [f for f in frames if f in predictions.frames]
     if not compared:
         raise TrackEvalError(f"{predictions_path}: no prediction on any of the {len(frames)} labelled frame(s) of "
@@ -294,6 +299,8 @@ def eval_tracks_main(argv=None):
     parser.add_argument("--visibility", type=float, default=TrackEvalSettings.visibility,
                         help=f"--retrack: a predicted keypoint counts when its score is above this "
                         f"(default {TrackEvalSettings.visibility}, TEST.IN_VIS_THRE)")
+    parser.add_argument("--frames", type=frame_range_argument, default=None, metavar="START:STOP[:STEP]",
+                        help="only these labelled frame numbers count, STOP excluded (e.g. the frames not trained on)")
     args = parser.parse_args(argv)
     handler = add_console_handler()
     try:
@@ -303,7 +310,7 @@ def eval_tracks_main(argv=None):
             sigmas = {name: float(sigma) for name, sigma in zip(meta.keypoints, meta.sigmas)}
         settings = TrackEvalSettings(sigma=args.sigma, sigmas=sigmas, match_oks=args.match_oks,
                                      pck_threshold=args.pck_thr, retrack=args.retrack, max_animals=args.max_animals,
-                                     visibility=args.visibility)
+                                     visibility=args.visibility, frame_range=args.frames)
         figures = evaluate_tracks(args.labels, args.predictions, settings)
     except (TrackEvalError, InteropError, MetainfoError, OSError) as err:
         logger.error("%s", err)
