@@ -3,6 +3,7 @@ iterations through the written YAML, is tested, and its predictions on a synthet
 --format and load back (sleap-io, movement) with the keypoints of results.json."""
 import json
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -384,3 +385,21 @@ def test_predicted_instances_only_when_asked_and_a_frame_range(tmp_path):
     assert "(4 outside --frames left out); 3 predicted instance(s) used as labels" in report.summary()
     with pytest.raises(SystemExit):
         import_main([str(labels_file), "--out", str(tmp_path / "bad"), "--frames", "9:3"])
+
+
+def test_a_run_from_past_frame_zero_exports_and_reads_back(trained, tmp_path):
+    """infer.py --frames 3:8: every format keeps frames 3..7 (sleap-io's NWB writer needs a timestamp for
+    every frame number up to the last, its reader numbers frames from 0: read_back maps them in order)."""
+    config, checkpoint, _, _ = trained
+    frames, _ = walking_animal(num_frames=8)
+    video = write_video(tmp_path / "walk.mp4", frames)
+    out = tmp_path / "pred"
+    assert infer_main(["--cfg", config, "--checkpoint", str(checkpoint), "--device", "cpu", "--input", str(video),
+                       "--out", str(out), "--no-draw", "--track", "--max-animals", "1", "--frames", "3:8",
+                       "--format", "dlc", "slp", "nwb"]) == 0
+    assert [r["frame"] for r in json.loads((out / "results.json").read_text())] == [3, 4, 5, 6, 7]
+    assert [lf.frame_idx for lf in sio.load_file(str(out / "walk.predictions.slp"))] == [3, 4, 5, 6, 7]
+    checks = read_back(str(out))
+    assert {Path(c.path).name for c in checks} >= {"walk.nwb", "walk.predictions.slp", "walk_kitpose.h5"}
+    for check in checks:
+        assert check.same_entries and check.frames == 5 and check.max_xy_difference <= 1e-3, check.describe()

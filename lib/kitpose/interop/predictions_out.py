@@ -102,6 +102,18 @@ def dlc_table(frames, meta, scorer, row_names):
     return pd.DataFrame(values.reshape(len(frames), -1), index=index, columns=columns)
 
 
+def _save_nwb(labels, path):
+    """sleap-io's NWB predictions writer, given a timestamp for every frame number up to the last: left
+    to itself it makes one per predicted frame and then indexes them by frame number, which fails
+    when a run starts past frame 0 (--frames) or a frame has no animal. Timestamps are frame numbers,
+    its own default convention."""
+    from sleap_io.io import nwb_predictions
+
+    last = max((lf.frame_idx for lf in labels.labeled_frames), default=0)
+    nwb_predictions.write_nwb(labels, path, pose_estimation_metadata={
+        "video_timestamps": np.arange(last + 1, dtype=np.float64)})
+
+
 class PredictionExport:
     """Collects a run's predictions frame by frame (`add`) and writes the --format files (`write`)."""
 
@@ -138,7 +150,7 @@ class PredictionExport:
                 sio.save_slp(labels, f"{base}.predictions.slp")
                 written.append(f"{base}.predictions.slp")
             elif name == "nwb":
-                sio.save_nwb(labels, f"{base}.nwb")
+                _save_nwb(labels, f"{base}.nwb")
                 written.append(f"{base}.nwb")
             elif name == "csv":
                 sio.save_csv(labels, f"{base}.sleap.csv")
