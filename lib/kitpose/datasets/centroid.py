@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from kitpose.codecs.centroid import anchor_points, centroid_target, letterbox
 
-from .topdown import AnnotationError, _check_keys, load_coco_json
+from .topdown import AnnotationError, _check_keys, read_coco_keypoint_file
 from .transforms import normalize_image, read_image
 
 logger = logging.getLogger(__name__)
@@ -72,13 +72,7 @@ class CentroidDataset(Dataset):
         self._rng = None
         self._rng_pid = None
 
-        coco = load_coco_json(self.ann_file, expected_layout)
-        if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
-            raise AnnotationError(f"{self.ann_file}: not a COCO keypoint file (needs 'images' and 'annotations')")
-        if not os.path.isdir(self.image_dir):
-            hint = f" (expected layout: {expected_layout})" if expected_layout else ""
-            raise FileNotFoundError(f"image folder not found: {self.image_dir}{hint}")
-        _check_keys(coco["images"], ("id", "file_name", "width", "height"), "image", self.ann_file)
+        coco = read_coco_keypoint_file(self.ann_file, self.image_dir, expected_layout)
         _check_keys(coco["annotations"], ("id", "image_id"), "annotation", self.ann_file)
         position = {image["id"]: i for i, image in enumerate(coco["images"])}
         self.image_ids = np.array([image["id"] for image in coco["images"]], dtype=np.int64)

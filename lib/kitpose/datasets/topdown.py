@@ -51,6 +51,19 @@ def _check_keys(entries, keys, what, path):
             raise AnnotationError(f"{path}: {what} {entry.get('id', '?')} lacks field(s) {missing}")
 
 
+def read_coco_keypoint_file(ann_file, image_dir, expected_layout=""):
+    """The COCO dict of `ann_file` after the checks every dataset makes: 'images' and 'annotations'
+    present, the image folder there, every image with id, file_name, width and height."""
+    coco = load_coco_json(ann_file, expected_layout)
+    if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
+        raise AnnotationError(f"{ann_file}: not a COCO keypoint file (needs 'images' and 'annotations')")
+    if not os.path.isdir(image_dir):
+        hint = f" (expected layout: {expected_layout})" if expected_layout else ""
+        raise FileNotFoundError(f"image folder not found: {image_dir}{hint}")
+    _check_keys(coco["images"], ("id", "file_name", "width", "height"), "image", ann_file)
+    return coco
+
+
 def _per_image_ids(image_ids):
     """0, 1, 2, ... within each run of equal image ids (records are grouped by image)."""
     ids = np.zeros(len(image_ids), dtype=np.int64)
@@ -85,14 +98,8 @@ class TopDownCocoDataset(Dataset):
         self._rng = None
         self._rng_pid = None
 
-        coco = load_coco_json(self.ann_file, expected_layout)
-        if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
-            raise AnnotationError(f"{self.ann_file}: not a COCO keypoint file (needs 'images' and 'annotations')")
-        if not os.path.isdir(self.image_dir):
-            hint = f" (expected layout: {expected_layout})" if expected_layout else ""
-            raise FileNotFoundError(f"image folder not found: {self.image_dir}{hint}")
+        coco = read_coco_keypoint_file(self.ann_file, self.image_dir, expected_layout)
         self._check_categories(coco.get("categories", []))
-        _check_keys(coco["images"], ("id", "file_name", "width", "height"), "image", self.ann_file)
         self.images = {image["id"]: image for image in coco["images"]}
 
         categories = coco.get("categories") or [{}]
