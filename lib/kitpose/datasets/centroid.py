@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from kitpose.codecs.centroid import anchor_points, centroid_target, letterbox
 
 from .topdown import AnnotationError, _check_keys, read_coco_keypoint_file
-from .transforms import normalize_image, read_image
+from .transforms import ProcessRandomSource, normalize_image, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class CentroidAugmentation:
         return matrix
 
 
-class CentroidDataset(Dataset):
+class CentroidDataset(ProcessRandomSource, Dataset):
     """``ds[i] -> (image [3,H,W] normalised, target [1,h,w], target_weight [1,1], meta dict)``; meta holds
     image_file, image_id, index, scale and offset (the letterbox of the untransformed frame).
 
@@ -69,8 +69,6 @@ class CentroidDataset(Dataset):
         self.augmentation = augmentation
         self.color_rgb = color_rgb
         self.image_set = image_set
-        self._rng = None
-        self._rng_pid = None
 
         coco = read_coco_keypoint_file(self.ann_file, self.image_dir, expected_layout)
         _check_keys(coco["annotations"], ("id", "image_id"), "annotation", self.ann_file)
@@ -105,16 +103,6 @@ class CentroidDataset(Dataset):
 
     def __len__(self):
         return len(self.image_ids)
-
-    def set_random_seed(self, seed):
-        """Fix the augmentation stream of this process (as TopDownCocoDataset.set_random_seed)."""
-        self._rng = np.random.default_rng(seed)
-        self._rng_pid = os.getpid()
-
-    def _generator(self):
-        if self._rng is None or self._rng_pid != os.getpid():
-            self.set_random_seed(torch.initial_seed())
-        return self._rng
 
     def __getitem__(self, index):
         image = read_image(self.image_files[index], self.color_rgb)

@@ -27,7 +27,7 @@ from kitpose.codecs import clean_boxes
 from kitpose.jsonio import read_json
 
 from .metainfo import MetainfoError
-from .transforms import TopDownAugmentation, normalize_image, read_image
+from .transforms import ProcessRandomSource, TopDownAugmentation, normalize_image, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _per_image_ids(image_ids):
     return ids
 
 
-class TopDownCocoDataset(Dataset):
+class TopDownCocoDataset(ProcessRandomSource, Dataset):
     """Top-down instances of a COCO-format keypoint file (see module docstring), cropped and
     encoded by ``codec`` (a ``kitpose.codecs.HeatmapCodec``).
 
@@ -95,8 +95,6 @@ class TopDownCocoDataset(Dataset):
         self.color_rgb = color_rgb
         self.use_joint_weights = use_joint_weights
         self.image_set = image_set
-        self._rng = None
-        self._rng_pid = None
 
         coco = read_coco_keypoint_file(self.ann_file, self.image_dir, expected_layout)
         self._check_categories(coco.get("categories", []))
@@ -236,26 +234,6 @@ class TopDownCocoDataset(Dataset):
     # ------------------------------------------------------------ samples
     def __len__(self):
         return len(self.image_ids)
-
-    def set_random_seed(self, seed):
-        """Fix the augmentation stream of this process (any numpy seed: int or sequence of ints).
-
-        DataLoader worker processes do not inherit it: each seeds itself from torch's per-worker seed.
-        """
-        self.set_random_source(np.random.default_rng(seed))
-
-    def set_random_source(self, rng):
-        """Draw the augmentation from ``rng`` in this process: any object with ``random()`` and
-        ``standard_normal()`` (a numpy Generator, or scripted draws; see TopDownAugmentation)."""
-        self._rng = rng
-        self._rng_pid = os.getpid()
-
-    def _generator(self):
-        # torch gives every DataLoader worker its own initial seed (fresh each epoch unless persistent),
-        # so a generator created lazily per process never repeats another worker's augmentation
-        if self._rng is None or self._rng_pid != os.getpid():
-            self.set_random_seed(torch.initial_seed())
-        return self._rng
 
     def __getitem__(self, index):
         image_file = self.image_files[index]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from kitpose.codecs import PIXEL_STD, fliplr_joints
 
@@ -76,6 +77,32 @@ def half_body_center_scale(joints, upper_body_mask, aspect_ratio, rng, pixel_std
     # half-body crops are padded by 1.5 instead of the 1.25 of whole boxes
     scale = np.array([width / pixel_std, height / pixel_std], dtype=np.float32) * np.float32(1.5)
     return center, scale
+
+
+class ProcessRandomSource:
+    """A dataset's augmentation stream, one per process.
+
+    `set_random_seed` fixes it in this process (any numpy seed: int or sequence of ints);
+    DataLoader worker processes do not inherit it: torch gives every worker its own initial seed
+    (fresh each epoch unless persistent), so a generator created lazily per process never repeats
+    another worker's augmentation.
+    """
+    _rng = None
+    _rng_pid = None
+
+    def set_random_seed(self, seed):
+        self.set_random_source(np.random.default_rng(seed))
+
+    def set_random_source(self, rng):
+        """Draw the augmentation from ``rng`` in this process: any object with ``random()`` and
+        ``standard_normal()`` (a numpy Generator, or scripted draws; see TopDownAugmentation)."""
+        self._rng = rng
+        self._rng_pid = os.getpid()
+
+    def _generator(self):
+        if self._rng is None or self._rng_pid != os.getpid():
+            self.set_random_seed(torch.initial_seed())
+        return self._rng
 
 
 @dataclass

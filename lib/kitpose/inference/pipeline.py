@@ -17,7 +17,6 @@ import os
 from dataclasses import dataclass, field
 
 import cv2
-import numpy as np
 
 from kitpose.codecs import xywh_to_corners
 from kitpose.jsonio import write_json

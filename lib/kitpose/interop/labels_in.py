@@ -505,6 +505,14 @@ def _read_template(template):
     return config, label
 
 
+def _set_schedule(config, samples, per_epoch):
+    """TRAIN.END_EPOCH for about `samples` training samples of `per_epoch` each, warm-up WARMUP_SHARE of
+    it; returns the epochs."""
+    epochs = max(1, math.ceil(samples / max(per_epoch, 1)))
+    config.setdefault("TRAIN", {}).update({"END_EPOCH": epochs, "WARMUP_EPOCHS": round(WARMUP_SHARE * epochs, 3)})
+    return epochs
+
+
 def _rotation_note(report):
     """(full-circle rotation or not, the YAML header line that says why)."""
     if report.orientation_gap_deg is None:
@@ -532,9 +540,7 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
     model["NUM_JOINTS"] = num_keypoints
     model["NUM_BP"] = min(int(model.get("NUM_BP", 4)), num_keypoints // 2)
     config.setdefault("TEST", {})["FLIP_TEST"] = bool(flip)
-    epochs = max(1, math.ceil(train_samples / max(train_instances, 1)))
-    config.setdefault("TRAIN", {})["END_EPOCH"] = epochs
-    config["TRAIN"]["WARMUP_EPOCHS"] = round(WARMUP_SHARE * epochs, 3)
+    epochs = _set_schedule(config, train_samples, train_instances)
     final_path = os.path.join(out_dir, os.path.basename(path))
     header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')},\n"
               f"# from the template {template_label}: DATASET points at this folder, MODEL.NUM_JOINTS "
@@ -584,9 +590,7 @@ def _write_centroid_yaml(path, out_dir, train, train_samples, source):
     config["MODEL"]["PATCH_SIZE"] = list(geometry["HEATMAP_SIZE"])
     config["CENTROID"].update({"MIN_DISTANCE": geometry["MIN_DISTANCE"], "BOX_SIZE": geometry["BOX_SIZE"]})
     samples = max(1, round(train_samples * CENTROID_SAMPLE_SHARE))
-    epochs = max(1, math.ceil(samples / len(train)))
-    config["TRAIN"]["END_EPOCH"] = epochs
-    config["TRAIN"]["WARMUP_EPOCHS"] = round(WARMUP_SHARE * epochs, 3)
+    epochs = _set_schedule(config, samples, len(train))
     largest = f"{max(w for w, _ in sizes)}x{max(h for _, h in sizes)}"
     final_path = os.path.join(out_dir, os.path.basename(path))
     header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')}, from the "

@@ -10,8 +10,6 @@ architecture) is an error naming every such tensor, as strict loading is.
 import logging
 from typing import NamedTuple
 
-import torch
-
 from .checkpoint import CheckpointError, is_unused_parameter, read_state_dict, unwrap_model
 
 logger = logging.getLogger(__name__)
