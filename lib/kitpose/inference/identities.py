@@ -45,13 +45,16 @@ VELOCITY_SMOOTHING = 0.5
 _FORBIDDEN = 1e6                 # cost of a pair below the gate: never chosen over an allowed one
 
 
+def _seen_extent(keypoints, visibility):
+    """(width, height) of the box of the keypoints seen (score > visibility), or None below two."""
+    seen = keypoints[keypoints[:, 2] > visibility, :2]
+    return seen.max(axis=0) - seen.min(axis=0) if len(seen) >= 2 else None
+
+
 def pose_area(keypoints, visibility):
     """Area of the bounding box of the keypoints seen (score > visibility); at least 1 px^2."""
-    seen = keypoints[keypoints[:, 2] > visibility, :2]
-    if len(seen) < 2:
-        return 1.0
-    extent = seen.max(axis=0) - seen.min(axis=0)
-    return float(max(extent[0] * extent[1], 1.0))
+    extent = _seen_extent(keypoints, visibility)
+    return 1.0 if extent is None else float(max(extent[0] * extent[1], 1.0))
 
 
 class _Track:
@@ -154,8 +157,8 @@ class IdentityTracker:
         return {free[c]: left[r] for r, c in zip(rows, cols) if allowed[r, c]}
 
     def _size(self, pose):
-        seen = pose[pose[:, 2] > self.visibility, :2]
-        return float(max((seen.max(axis=0) - seen.min(axis=0)).max(), 1.0)) if len(seen) >= 2 else 1.0
+        extent = _seen_extent(pose, self.visibility)
+        return 1.0 if extent is None else float(max(extent.max(), 1.0))
 
     def _take_over(self, poses, left, matched):
         """{track index: pose index}: the left-over poses take the ids that found no pose (limit N reached)."""
