@@ -92,6 +92,38 @@ def test_an_injected_identity_switch_is_counted(video, tmp_path):
     assert figures["mot"]["num_switches"] == 2
 
 
+def test_the_keypoint_error_is_also_given_as_a_share_of_each_animals_size(video, tmp_path):
+    truth = video["truth"]
+    shifted = truth.copy()
+    shifted[..., 0] += np.where(truth[..., 2] > 0, 4.0, 0.0)                # every labelled keypoint 4 px right
+    names = [f"animal_{i}" for i in range(ANIMALS)]
+    figures = evaluate_tracks(str(video["labels"]), _write(tmp_path / "shifted.slp", video, shifted, names))
+    seen = truth[..., 2] > 0
+    sizes = np.stack([np.where(seen, truth[..., axis], np.nan) for axis in (0, 1)])
+    sizes = np.nanmax(np.nanmax(sizes, axis=-1) - np.nanmin(sizes, axis=-1), axis=0)   # [frames, animals]
+    expected = np.median(np.broadcast_to((4.0 / sizes)[..., None], seen.shape)[seen])
+    assert figures["keypoint_error_px"]["median"] == pytest.approx(4.0, abs=1e-3)
+    assert figures["keypoint_error_px"]["median_of_size"] == pytest.approx(expected, rel=1e-3)
+    assert 0.01 < expected < 0.2                                              # animals of tens of px, not one
+
+
+def test_tracks_leaves_out_the_other_labelled_animals(video, tmp_path, caplog):
+    truth = video["truth"]
+    only_two = truth.copy()
+    only_two[:, 2] = 0                                                        # animal_2 never predicted
+    names = [f"animal_{i}" for i in range(ANIMALS)]
+    predictions = _write(tmp_path / "two.slp", video, only_two, names)
+    every = evaluate_tracks(str(video["labels"]), predictions)
+    assert every["found"] == FRAMES * (ANIMALS - 1) and every["labelled_animals"] == FRAMES * ANIMALS
+    kept = evaluate_tracks(str(video["labels"]), predictions, TrackEvalSettings(tracks=("animal_0", "animal_1")))
+    assert kept["found"] == kept["labelled_animals"] == FRAMES * (ANIMALS - 1)
+    assert kept["mot"]["num_misses"] == 0 and kept["mot"]["mota"] == 1
+    with caplog.at_level("ERROR"):
+        assert eval_tracks_main(["--labels", str(video["labels"]), "--predictions", predictions,
+                                 "--tracks", "animal_0", "animal_9"]) == 1
+    assert "animal_9" in caplog.text and "no such track" in caplog.text
+
+
 def test_the_tracker_recovers_identities_of_noisy_untracked_poses(video, tmp_path):
     rng = np.random.default_rng(0)
     noisy = video["truth"].copy()

@@ -9,14 +9,16 @@ sleap-io reads); PREDICTIONS: a `tools/infer.py` run's results.json or --format 
 .sleap.csv, DeepLabCut _kitpose.h5/csv), or any file of those kinds (`kitpose.interop.tracks_io`).
 Keypoints are matched by name; every labelled keypoint name must be predicted.
 
-Only labelled frames count. In each, the labelled animals (those with a labelled keypoint) and the
-predicted ones are paired by one Hungarian matching on OKS (the label's labelled keypoints, its
-area the area of their bounding box, the sigmas of --metainfo or --sigma for every keypoint);
+Only labelled frames count (--frames: only some of them; --tracks: only the animals of some
+tracks). In each, the labelled animals (those with a labelled keypoint) and the predicted ones are
+paired by one Hungarian matching on OKS (the label's labelled keypoints, its area the area of their
+bounding box, the sigmas of --metainfo or --sigma for every keypoint);
 a pair below --match-oks is no pair. Then:
 
 - found: the share of labelled animals that got a predicted one;
 - keypoint error: pixel distance of each labelled keypoint of a paired animal to its prediction
-  (median and root mean square);
+  (median and root mean square), and the median of each distance over its animal's size (the
+  normaliser of PCK below) to compare animals of different sizes;
 - PCK: the share of labelled keypoints (of every labelled animal: an unpaired one's count as
   misses) predicted within --pck-thr times the animal's size, the longer side of the bounding box
   of its labelled keypoints (`kitpose.evaluation.pck_counts`);
@@ -75,6 +77,7 @@ class TrackEvalSettings:
     max_animals: int = 0
     visibility: float = 0.2        # --retrack: a predicted keypoint counts when its score is above it
     frame_range: tuple = None      # (start, stop, step): only these labelled frames count (e.g. the held-out part)
+    tracks: tuple = None           # only the labelled animals of these track names count (None: all)
 
 
 def _in_label_order(labels, predictions):
@@ -101,6 +104,21 @@ def _retracked(predictions, sigmas, settings):
             predictions.frames[frame] = [Animal(f"track_{i}", a.keypoints, a.score)
                                          for i, a in zip(ids, animals) if i >= 0]
     logger.info("--retrack: %d track id(s) assigned", tracker.next_id)
+
+
+def _keep_tracks(labels, frames, tracks, labels_path):
+    """Leave only the labelled animals of the track names `tracks` in `labels`' `frames` (in place)."""
+    present = {a.track for animals in labels.frames.values() for a in animals}
+    unknown = [name for name in tracks if name not in present]
+    if unknown:
+        raise TrackEvalError(f"--tracks {unknown}: no such track in {labels_path} (it has "
+                             f"{sorted(str(name) for name in present)})")
+    left_out = 0
+    for frame in frames:
+        animals = labels.frames[frame]
+        labels.frames[frame] = [a for a in animals if a.track in tracks]
+        left_out += len(animals) - len(labels.frames[frame])
+    logger.info("--tracks: %d labelled animal(s) of other tracks in the %d frame(s) left out", left_out, len(frames))
 
 
 def _box(keypoints):
@@ -154,6 +172,8 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
     frames = sorted(f for f in labels.frames if kept is None or f in kept)
     if not frames:
         raise TrackEvalError(f"{labels_path}: no labelled frame in --frames {settings.frame_range}")
+    if settings.tracks is not None:
+        _keep_tracks(labels, frames, settings.tracks, labels_path)
     compared = [f for f in frames if f in predictions.frames]
     if not compared:
         raise TrackEvalError(f"{predictions_path}: no prediction on any of the {len(frames)} labelled frame(s) of "
@@ -165,7 +185,7 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
     label_ids, track_ids = {}, {}      # track name -> number (motmetrics takes numbers)
 
     images, annotations, results, matched_results = [], [], [], []
-    errors, followed = [], {}
+    errors, relative_errors, followed = [], [], {}
     num_labelled = num_found = num_predicted = 0
     extent = np.zeros(2)
     for frame in frames:
@@ -190,8 +210,9 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
             for pair_g, p in pairs:
                 if pair_g == g:
                     seen = animal.keypoints[:, 2] > 0
-                    errors += np.linalg.norm(predicted[p].keypoints[seen, :2] - animal.keypoints[seen, :2],
-                                             axis=1).tolist()
+                    distances = np.linalg.norm(predicted[p].keypoints[seen, :2] - animal.keypoints[seen, :2], axis=1)
+                    errors += distances.tolist()
+                    relative_errors += (distances / max(box[2], box[3], 1.0)).tolist()
                     matched_results.append({"ann_id": ann_id, "keypoints": predicted[p].keypoints.reshape(-1).tolist()})
                     if tracked:
                         followed.setdefault(animal.track, {}).setdefault(predicted[p].track, 0)
@@ -223,7 +244,8 @@ def evaluate_tracks(labels_path, predictions_path, settings=TrackEvalSettings())
         "match_oks": settings.match_oks,
         "keypoint_error_px": {"count": len(errors),
                               "median": float(np.median(errors)) if errors else float("nan"),
-                              "rmse": float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")},
+                              "rmse": float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan"),
+                              "median_of_size": float(np.median(relative_errors)) if errors else float("nan")},
     }
     meta = metainfo_from_dict({"keypoints": names, "flip_pairs": [], "upper_body_ids": [], "lower_body_ids": [],
                                "skeleton": [], "joint_weights": [1.0] * len(names), "sigmas": sigmas.tolist(),
@@ -258,7 +280,8 @@ def format_track_table(figures):
             ("labelled animals found", f"{figures['found']}/{figures['labelled_animals']} = "
              f"{figures['share_found']:.4f} (OKS >= {figures['match_oks']}); {figures['predicted_animals']} predicted"),
             ("keypoint error px",
-             f"median {error['median']:.3f}, RMSE {error['rmse']:.3f} ({error['count']} keypoints)"),
+             f"median {error['median']:.3f}, RMSE {error['rmse']:.3f} ({error['count']} keypoints); "
+             f"median {error['median_of_size']:.2%} of the animal's size"),
             (f"PCK@{figures['pck']['threshold']:g} of the size", f"{figures['pck']['value']:.4f}"),
             ("OKS AP / AP50 / AP75 / AR",
              " / ".join(f"{figures['oks'][name]:.4f}" for name in ("AP", "AP50", "AP75", "AR")))]
@@ -301,6 +324,9 @@ def eval_tracks_main(argv=None):
                         f"(default {TrackEvalSettings.visibility}, TEST.IN_VIS_THRE)")
     parser.add_argument("--frames", type=frame_range_argument, default=None, metavar="START:STOP[:STEP]",
                         help="only these labelled frame numbers count, STOP excluded (e.g. the frames not trained on)")
+    parser.add_argument("--tracks", nargs="+", default=None, metavar="NAME",
+                        help="only the labelled animals of these tracks count (e.g. the animals of a file of "
+                        "predictions used as labels, without its short spurious tracks)")
     args = parser.parse_args(argv)
     handler = add_console_handler()
     try:
@@ -310,7 +336,8 @@ def eval_tracks_main(argv=None):
             sigmas = {name: float(sigma) for name, sigma in zip(meta.keypoints, meta.sigmas)}
         settings = TrackEvalSettings(sigma=args.sigma, sigmas=sigmas, match_oks=args.match_oks,
                                      pck_threshold=args.pck_thr, retrack=args.retrack, max_animals=args.max_animals,
-                                     visibility=args.visibility, frame_range=args.frames)
+                                     visibility=args.visibility, frame_range=args.frames,
+                                     tracks=tuple(args.tracks) if args.tracks else None)
         figures = evaluate_tracks(args.labels, args.predictions, settings)
     except (TrackEvalError, InteropError, MetainfoError, OSError) as err:
         logger.error("%s", err)
