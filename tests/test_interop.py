@@ -338,7 +338,7 @@ def test_orientation_gap_tells_top_views_from_side_views():
 
 
 def test_import_of_a_top_view_rotates_over_the_circle_and_reads_skeleton_symmetries(tmp_path):
-    """Animals labelled facing every way -> DATASET.ROT_FACTOR 180 / ROT_PROB 1 in the YAML, with the reason;
+    """Animals labelled facing every way -> DATASET.ROT_FACTOR 180 / ROT_PROB 0.6 in the YAML, with the reason;
     the .slp skeleton's symmetry pairs keypoints whose names do not say their side."""
     frames = [np.full((96, 96, 3), 40, np.uint8) for _ in range(12)]
     video = sio.Video.from_filename(str(write_video(tmp_path / "top.mp4", frames)))
@@ -359,7 +359,7 @@ def test_import_of_a_top_view_rotates_over_the_circle_and_reads_skeleton_symmetr
     assert report.orientation_axis == ["nose", "tail"] and report.orientation_gap_deg == pytest.approx(30, abs=0.5)
     text = open(report.yaml).read()
     written = yaml.safe_load(text)
-    assert written["DATASET"]["ROT_FACTOR"] == 180 and written["DATASET"]["ROT_PROB"] == 1.0
+    assert written["DATASET"]["ROT_FACTOR"] == 180 and written["DATASET"]["ROT_PROB"] == 0.6
     assert "the training animals face every way (the nose -> tail direction" in text
 
 

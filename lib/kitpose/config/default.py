@@ -121,8 +121,8 @@ _C.DATASET.CHECK_IMAGES = True    # training: read every image file's header bef
 _C.DATASET.FLIP = True            # random horizontal flip (p 0.5) with flip pairs
 _C.DATASET.SCALE_FACTOR = 0.25    # random scale: box scale x clip(1 + N(0, 1) sf, 1 - sf, 1 + sf)
 _C.DATASET.ROT_FACTOR = 30        # random rotation clip(N(0, 1) rf, -2 rf, 2 rf) degrees, with probability ROT_PROB
-_C.DATASET.ROT_PROB = 0.6         # share of training samples rotated (published 0.6; 1.0 for top views, where
-                                  # animals face every way)
+_C.DATASET.ROT_PROB = 0.6         # share of training samples rotated (published 0.6; imported top views keep it
+                                  # with ROT_FACTOR 180)
 _C.DATASET.PROB_HALF_BODY = 0.0   # probability of a half-body crop
 _C.DATASET.NUM_JOINTS_HALF_BODY = 8  # visible joints needed for a half-body crop
 _C.DATASET.COLOR_RGB = True       # feed RGB (True) or BGR images
