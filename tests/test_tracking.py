@@ -107,6 +107,53 @@ def test_two_boxes_on_one_animal_give_one_track():
     assert tracker.box_source_frames == 4 and [t.id for t in tracker.tracks] == [0]
 
 
+
+def test_a_crop_that_slides_onto_the_neighbour_gives_way_to_the_detection_stage():
+    """Frames 4-6: the second animal's tracked pose slides 15 px further onto the first each frame (as
+    a crop of two touching animals can), confident all the while, and its track's motion follows. The
+    detection stage, asked in frame 6 (every 3rd frame), finds the second animal (and misses the
+    first): its pose of the lost animal replaces the tracked one it does not confirm, although that one
+    fits the track's prediction; the first animal's tracked pose, unconfirmed too, stays."""
+    frames, truth = walking_animal(num_frames=10, step=6, size=(320, 448))
+    labelled = truth[:, :, 2] > 0
+    first, second = truth.copy(), truth.copy()
+    first[:, :, 1] -= np.where(labelled, 100.0, 0.0)
+    second[:, :, 1] += np.where(labelled, 100.0, 0.0)
+    animals = np.stack([first, second], axis=1)
+    predictor = SeeingPredictor(animals)
+
+    def detector(frame):
+        # in frame 6 the detection stage misses the first animal: its tracked pose must stay
+        found = animals[predictor.frame, 1:] if predictor.frame == 6 else animals[predictor.frame]
+        boxes = [[*low, *(high - low)] for low, high in (truth_box(animal) for animal in found)]
+        return np.array(boxes), np.full(len(boxes), 0.9, np.float32), np.full(len(boxes), 18)
+
+    def run(redetect_every):
+        tracker = PoseTracker(predictor, detector, TrackerSettings(max_animals=2, redetect_every=redetect_every))
+        propagate = tracker._propagate
+
+        def sliding(image):
+            poses = propagate(image)
+            if 4 <= predictor.frame <= 6:
+                lower = int(np.argmax([pose.keypoints[:, 1].mean() for pose in poses]))
+                slid = poses[lower].keypoints.copy()
+                slid[:, 1] = animals[predictor.frame, 1, :, 1] - 15.0 * (predictor.frame - 3)
+                poses[lower] = poses[lower]._replace(keypoints=slid)
+            return poses
+        tracker._propagate = sliding
+        return _run(tracker, predictor, frames)
+
+    def error_of_second(result, t):
+        pose = result.keypoints[list(result.track_ids).index(1)]
+        seen = animals[t, 1, :, 2] > 0
+        return np.abs(pose[seen, :2] - animals[t, 1][seen, :2]).max()
+
+    checked, unchecked = run(redetect_every=3), run(redetect_every=0)
+    assert [r.track_ids.tolist() for r in checked] == [[0, 1]] * 10
+    assert [round(error_of_second(checked[t], t)) for t in range(4, 8)] == [15, 30, 0, 0]
+    assert [round(error_of_second(unchecked[t], t)) for t in range(4, 7)] == [15, 30, 45]
+
+
 # ------------------------------------------------------------------ identities (global matching)
 def _template(seed=0, size=(60, 40)):
     """A pose [17,3] spread over about `size` px, every keypoint seen."""

@@ -15,9 +15,14 @@ For each frame, in order (`tools/infer.py --track`):
    `PosePredictor` averages only the confident keypoints, which rates a crop where one keypoint
    is found as highly as one where all are. The tracked instances carry this score (results.json
    ``score``);
-3. the frame's poses are the confident tracked ones and the box source's; a tracked pose below the
-   threshold stays only where a new pose finds the same animal. Of poses within `duplicate_oks` OKS
-   of each other the better one stays: one animal is never two poses;
+3. the frame's poses are the confident tracked ones and the box source's that find an animal no
+   tracked pose covers (OKS below `duplicate_oks` against each); a tracked pose below the threshold
+   stays only where a new pose finds the same animal. When a detector or --boxes file gave the boxes,
+   each of its poses that finds an animal no tracked pose covers replaces the nearest confident
+   tracked pose that none of its poses confirms: a crop that slid onto a neighbour while the animals
+   touch (its pose between the two, or on the other one) gives way to the detection stage's pose of
+   the animal it lost (`redetect_every` 1 checks every frame). Of poses within `duplicate_oks` OKS of
+   each other the better one stays: one animal is never two poses;
 4. the poses get their track ids from `kitpose.inference.identities.IdentityTracker`: one Hungarian
    matching on OKS against each track's motion-predicted pose, gated at `match_oks`, then one on the
    distance of centres for what is left (gated at `match_distance`); new tracks for the poses left
@@ -101,10 +106,12 @@ class PoseTracker:
         return keypoint_box(keypoints[:, :2], keypoints[:, 2] > self.visibility, self.settings.box_margin,
                             (width, height))
 
-    def _duplicate(self, pose, reference):
+    def _oks(self, pose, reference):
         area = float(reference.box[2] * reference.box[3])
-        return float(oks_iou(reference.keypoints, pose.keypoints[None], area, [area], self.sigmas)[0]) \
-            >= self.settings.duplicate_oks
+        return float(oks_iou(reference.keypoints, pose.keypoints[None], area, [area], self.sigmas)[0])
+
+    def _duplicate(self, pose, reference):
+        return self._oks(pose, reference) >= self.settings.duplicate_oks
 
     def _propagate(self, image):
         """Poses of the tracks seen last frame, each predicted in the box of its motion-predicted pose."""
@@ -125,17 +132,35 @@ class PoseTracker:
         return kept
 
     def _detect(self, image, frame):
+        """(poses in the box source's boxes, whether a detector / box file gave them: False for the
+        whole frame)."""
         boxes = scores = categories = None
         if self.box_source is not None:
             result = self.box_source(frame)
             if result is not None:
                 boxes, scores, categories = result
                 if not len(boxes):
-                    return []
+                    return [], True
         self.box_source_frames += 1
         instances = self.predictor.predict(image, boxes, scores, categories)
         return [_Pose(instances.keypoints[j], instances.boxes[j], float(instances.box_scores[j]),
-                      int(instances.category_ids[j])) for j in range(len(instances))]
+                      int(instances.category_ids[j])) for j in range(len(instances))], boxes is not None
+
+    def _checked(self, confident, unsure, detected, from_boxes):
+        """The frame's poses when the box source was asked (module docstring, step 3)."""
+        uncovered = [found for found in detected if not any(self._duplicate(found, pose) for pose in confident)]
+        kept = list(confident)
+        if from_boxes:
+            unconfirmed = [pose for pose in confident if not any(self._duplicate(found, pose) for found in detected)]
+            # each pose of an animal no tracked pose covers replaces at most one unconfirmed tracked pose,
+            # the one nearest to it (highest OKS): an animal the detection stage missed keeps its pose
+            for found in sorted(uncovered, key=lambda pose: -self._quality(pose)):
+                if unconfirmed:
+                    nearest = max(unconfirmed, key=lambda pose: self._oks(pose, found))
+                    unconfirmed = [pose for pose in unconfirmed if pose is not nearest]
+                    kept = [pose for pose in kept if pose is not nearest]
+        recovered = [pose for pose in unsure if any(self._duplicate(found, pose) for found in detected)]
+        return self._without_duplicates(kept + uncovered + recovered)
 
     # ------------------------------------------------------------ one frame
     def step(self, image, frame_index, frame=None):
@@ -147,10 +172,8 @@ class PoseTracker:
         missing = any(track.lost for track in self.identities.tracks)
         poses = confident
         if not tracked or len(confident) < len(propagated) or missing or periodic:
-            detected = self._detect(image, frame)
             unsure = [pose for pose in tracked if self._quality(pose) < settings.score_threshold]
-            confirmed = [pose for pose in unsure if any(self._duplicate(found, pose) for found in detected)]
-            poses = self._without_duplicates(confident + detected + confirmed)
+            poses = self._checked(confident, unsure, *self._detect(image, frame))
 
         ids = self.identities.assign(np.array([pose.keypoints for pose in poses]).reshape(
             len(poses), self.predictor.meta.num_keypoints, 3), [self._quality(pose) for pose in poses])
