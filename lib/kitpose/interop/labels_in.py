@@ -529,28 +529,42 @@ def _rotation_note(report):
                    f"{report.orientation_gap_deg:.0f}-degree gap, so they do not face every way.\n")
 
 
+def _imported_dataset(out_dir):
+    """The DATASET keys of both written YAMLs: the import's folder `out_dir` and its files."""
+    return {"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
+            "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
+            "IMAGE_DIR": "images", "TRAIN_SET": "train", "TEST_SET": "val"}
+
+
+def _train_line(out_dir, path):
+    """The header line that says how to train the YAML `path` once it is in `out_dir`."""
+    final_path = os.path.join(out_dir, os.path.basename(path))
+    return f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n"
+
+
+def _write_config(path, header, config):
+    with open(path, "w") as f:
+        f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
+
+
 def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instances, train_samples, source,
                 fine_tuning=None, rotation=(False, "")):
     """Write the training YAML to `path`; `out_dir` is where the import will finally be (DATASET.ROOT).
     `fine_tuning`: a FineTunePlan whose keys and header lines the YAML gets; `rotation`: (full circle,
     header line) from `_rotation_note`."""
     config, template_label = template
-    config.setdefault("DATASET", {})
-    config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
-                              "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
-                              "IMAGE_DIR": "images", "TRAIN_SET": "train", "TEST_SET": "val", "FLIP": bool(flip)})
+    config.setdefault("DATASET", {}).update(_imported_dataset(out_dir), FLIP=bool(flip))
     model = config.setdefault("MODEL", {})
     model["NUM_JOINTS"] = num_keypoints
     model["NUM_BP"] = min(int(model.get("NUM_BP", 4)), num_keypoints // 2)
     config.setdefault("TEST", {})["FLIP_TEST"] = bool(flip)
     epochs = _set_schedule(config, train_samples, train_instances)
-    final_path = os.path.join(out_dir, os.path.basename(path))
     header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')},\n"
               f"# from the template {template_label}: DATASET points at this folder, MODEL.NUM_JOINTS "
               f"{num_keypoints}, MODEL.NUM_BP {model['NUM_BP']},\n"
               f"# TRAIN.END_EPOCH {epochs} = about {train_samples} samples of the {train_instances} training "
               f"instances (warmup {WARMUP_SHARE:.0%} of it), flip {'on' if flip else 'off (no left/right pairs)'}.\n"
-              f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
+              + _train_line(out_dir, path))
     full_circle, rotation_line = rotation
     if full_circle:
         config["DATASET"].update({"ROT_FACTOR": 180, "ROT_PROB": FULL_CIRCLE_ROT_PROB})
@@ -558,8 +572,7 @@ def _write_yaml(path, template, name, out_dir, num_keypoints, flip, train_instan
     if fine_tuning is not None:
         fine_tuning.apply(config)
         header += fine_tuning.header()
-    with open(path, "w") as f:
-        f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
+    _write_config(path, header, config)
 
 
 def centroid_geometry(frame_sizes, box_sides):
@@ -586,25 +599,21 @@ def _write_centroid_yaml(path, out_dir, train, train_samples, source):
     sizes = [(image.shape[1], image.shape[0]) for _, _, image, _ in train]
     sides = [max(box[2], box[3]) for _, _, _, instances in train for _, box, _ in instances]
     geometry = centroid_geometry(sizes, sides)
-    config["DATASET"].update({"DATASET": "custom", "ROOT": out_dir.rstrip("/") + "/", "META": "meta.json",
-                              "TRAIN_ANN": "annotations/train.json", "TEST_ANN": "annotations/val.json",
-                              "IMAGE_DIR": "images", "TRAIN_SET": "train", "TEST_SET": "val"})
+    config["DATASET"].update(_imported_dataset(out_dir))
     config["MODEL"].update({key: geometry[key] for key in ("IMAGE_SIZE", "HEATMAP_SIZE", "SIGMA")})
     config["MODEL"]["PATCH_SIZE"] = list(geometry["HEATMAP_SIZE"])
     config["CENTROID"].update({"MIN_DISTANCE": geometry["MIN_DISTANCE"], "BOX_SIZE": geometry["BOX_SIZE"]})
     samples = max(1, round(train_samples * CENTROID_SAMPLE_SHARE))
     epochs = _set_schedule(config, samples, len(train))
     largest = f"{max(w for w, _ in sizes)}x{max(h for _, h in sizes)}"
-    final_path = os.path.join(out_dir, os.path.basename(path))
     header = (f"# Written by tools/import_labels.py from {source} on {time.strftime('%Y-%m-%d %H:%M')}, from the "
               f"template {CENTROID_TEMPLATE} (built in):\n"
               f"# the centroid detection stage. MODEL.IMAGE_SIZE {geometry['IMAGE_SIZE']}: the largest training "
               f"frame ({largest}) scaled by {geometry['scale']:.3f};\n"
               f"# CENTROID.BOX_SIZE: the {CENTROID_BOX_PERCENTILE}th percentile of the {len(sides)} labelled "
               f"boxes' longer side; TRAIN.END_EPOCH {epochs} = about {samples} frames of the {len(train)}.\n"
-              f"# kitpose-train --cfg {final_path}   (in a checkout: python tools/train.py --cfg ...)\n")
-    with open(path, "w") as f:
-        f.write(header + yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, width=100))
+              + _train_line(out_dir, path))
+    _write_config(path, header, config)
 
 
 # ---------------------------------------------------------------- the output folder
