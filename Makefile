@@ -8,7 +8,7 @@ PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
 INTEROP_STAMP := $(VENV)/.interop-stamp
 
-.PHONY: install install-onnx install-interop test test-slow test-onnx demo dlc-example
+.PHONY: install install-onnx install-interop test test-slow test-onnx demo dlc-example gpu-check-prep
 
 install: $(STAMP)
 
@@ -74,3 +74,23 @@ demo: install
 # predictions in DeepLabCut/SLEAP/NWB formats read back with sleap-io and movement, a picture.
 dlc-example: install install-interop
 	bash tools/run_dlc_example.sh "$(DLC_PROJECT)" "$(DLC_VIDEO)" $(DLC_NAME)
+
+# ---- before the GPU check's device run (docs/gpu_check.md): the wheels the device's python3 (3.12) lacks, in
+# .whl/, and the gradient check's partly trained model, the demo config after one epoch (about a minute on 2 cores)
+PY312 ?= $(shell pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12
+GPU_CHECK_MODEL := output/gpu_check/ap10k/kitpose_part/kitpose_demo_cpu/final_state.pth
+
+gpu-check-prep: .whl/.complete $(GPU_CHECK_MODEL)
+
+# xtcocotools' published wheels are built for numpy 1 and the device has numpy 2: built here against numpy 2
+.whl/.complete:
+	$(PY312) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_17_x86_64 -d .whl yacs==0.1.8 tensorboardX==2.6.5
+	$(PY312) -m venv /tmp/kitpose_py312 && /tmp/kitpose_py312/bin/pip install -q "numpy>=2" Cython setuptools wheel
+	/tmp/kitpose_py312/bin/pip wheel -q --no-deps --no-binary xtcocotools --no-build-isolation -w .whl xtcocotools==1.14.3
+	touch $@
+
+$(GPU_CHECK_MODEL): | install
+	$(PY) tools/make_synthetic.py --out $(DEMO_DATA) --train 4000 --val 200 --seed 0
+	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --standalone --nproc_per_node 2 tools/train.py --cfg $(DEMO_CFG) \
+	  TRAIN.END_EPOCH 1 OUTPUT_DIR output/gpu_check LOG_DIR log/gpu_check

@@ -1,6 +1,7 @@
 """The printed reports of the speed benchmark (`print_benchmark`, tools/benchmark.py) and the GPU
 check (`print_gpu_check`, tools/gpu_check.py), from their report dicts: one speed table, one
 profile printout and one target list serve both."""
+from pathlib import Path
 
 
 def _verdict(passed):
@@ -234,20 +235,30 @@ def _correctness(part):
     print(f"  [{_verdict(kmedoids['passed'])}] kmedoids_case, {kmedoids['cases']} samples: "
           + ", ".join(f"{name} {value:g}" for name, value in kmedoids["samples_differ"].items()))
     grad = checks["grad_cosine_fp32_vs_bf16"]
-    losses = grad["losses"]
-    print(f"  [{_verdict(grad['passed'])}] one train_step fp32 vs bf16 autocast (batch {grad['batch']}, computed in "
-          f"{grad['compute_dtype']['bf16']}): losses {losses['fp32']:.5e} / {losses['bf16']:.5e}, gradient cosine "
-          f"{_number(grad['cosine'], '.5f')} (>= {grad['minimum']})"
+    print(f"  [{_verdict(grad['passed'])}] gradients of one train_step, fp32 vs bf16 autocast, {grad['batches']} "
+          f"batches of {grad['batch']} ({Path(grad['config']).name}): median cosine "
+          f"{_number(grad.get('cosine'), '.5f')} (>= {grad['minimum']})"
           + (f"; {grad['reason']}" if grad.get("reason") else ""))
-    if grad.get("cosine_per_module"):
-        modules = ", ".join(f"{name} {value:.5f}" for name, value in grad["cosine_per_module"].items())
-        print(f"         per module: {modules}; for scale, fp32 with the input rounded to bf16 once: "
-              f"{grad['cosine_fp32_bf16_rounded_input']:.5f}")
+    for state in ("trained", "initialised"):
+        if state in grad:
+            _gradient_agreement(state, grad[state])
     fp16 = checks["fp16_grad_scaler"]
     print(f"  [{_verdict(fp16['passed'])}] fp16 + gradient scaler, {fp16['steps']} steps: skipped updates "
           f"{fp16['skipped_in_settle_steps']} in the first {fp16['settle_steps']}, {fp16['skipped_after']} after; "
           f"final scale {fp16['scales'][-1]:g}; loss {fp16['first_loss']:.3e} -> {fp16['last_loss']:.3e}"
           + (f"; {fp16['reason']}" if fp16.get("reason") else ""))
+
+
+def _gradient_agreement(state, entry):
+    if not entry["finite"]:
+        print(f"         {state}: a loss or gradient is not finite ({entry['per_batch'][-1]['losses']})")
+        return
+    batches = "; ".join(
+        f"{batch['cosine']:.5f} (" + ", ".join(f"{name} {value:.5f}" for name, value in batch["cosine_per_module"].items())
+        + f"; input rounded {batch['cosine_fp32_bf16_rounded_input']:.5f})" for batch in entry["per_batch"])
+    print(f"         {state} (bf16 computed in {entry['compute_dtype']['bf16']}): median {entry['median_cosine']:.5f}, "
+          f"lowest {entry['lowest_cosine']:.5f}; per batch {batches}; fp32 between batches "
+          f"{_number(entry['fp32_cosine_between_batches'], '.3f')}")
 
 
 def _ddp(part):

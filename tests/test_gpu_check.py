@@ -12,18 +12,31 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.gpu_check import CHECKED_TARGETS, PARTS, BudgetExceeded, deadline, exit_status, main
+from benchmarks.gpu_check import (CHECKED_TARGETS, GRAD_BATCHES, GRAD_CFG, MIN_GRAD_COSINE, PARTS, BudgetExceeded,
+                                  deadline, exit_status, main)
 from benchmarks.targets import TARGETS
+from kitpose.config import load_config
+from kitpose.models import build_model
 
 pytestmark = pytest.mark.gpu_check
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def saved_model(cfg_path, seed, path):
+    """The state dict of `cfg_path`'s model at its initialisation with `seed`, written to `path`."""
+    torch.manual_seed(seed)
+    torch.save(build_model(load_config(str(cfg_path), ["MODEL.INIT_WEIGHTS", "False"])).state_dict(), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gpu_check") / "quick.json"
-    status = main(["--device", "cpu", "--quick", "--json", str(path)])
+    folder = tmp_path_factory.mktemp("gpu_check")
+    # a stand-in for the partly trained model (another initialisation): the check's mechanics, not its figure
+    checkpoint = saved_model(GRAD_CFG, 1, folder / "stand_in.pth")
+    path = folder / "quick.json"
+    status = main(["--device", "cpu", "--quick", "--json", str(path), "--grad-checkpoint", str(checkpoint)])
     return status, json.loads(path.read_text())
 
 
@@ -45,12 +58,22 @@ def test_correctness_checks_on_the_cpu(quick):
     assert checks["reference_clusters"]["passed"]
     assert checks["kmedoids_case"]["passed"] and checks["kmedoids_case"]["cases"] == 40
     grad = checks["grad_cosine_fp32_vs_bf16"]
-    assert grad["finite"] and grad["compute_dtype"]["fp32"] == "float32"
-    if grad["compute_dtype"]["bf16"] == "bfloat16":   # bf16 autocast ran on this CPU
-        assert 0 < grad["cosine"] <= 1 and grad["passed"] == (grad["cosine"] >= 0.99)
-        assert set(grad["cosine_per_module"]) >= {"pre_feature", "channelformer"}
-        assert 0 < grad["cosine_fp32_bf16_rounded_input"] <= 1
-    else:                                              # float32 both times: nothing to compare
+    assert grad["checkpoint"].endswith("stand_in.pth") and grad["batches"] == GRAD_BATCHES
+    for state in ("initialised", "trained"):
+        entry = grad[state]
+        assert entry["finite"] and entry["compute_dtype"]["fp32"] == "float32"
+        assert len(entry["per_batch"]) == GRAD_BATCHES
+        cosines = sorted(batch["cosine"] for batch in entry["per_batch"])
+        assert (entry["lowest_cosine"], entry["median_cosine"]) == (cosines[0], cosines[len(cosines) // 2])
+        for batch in entry["per_batch"]:
+            assert -1 <= batch["cosine"] <= 1 and -1 <= batch["cosine_fp32_bf16_rounded_input"] <= 1
+            assert set(batch["cosine_per_module"]) >= {"pre_feature", "channelformer"}
+        assert -1 <= entry["fp32_cosine_between_batches"] <= 1
+    # another initialisation than the reported one: the two rows differ
+    assert grad["trained"]["per_batch"][0]["losses"] != grad["initialised"]["per_batch"][0]["losses"]
+    if grad["trained"]["compute_dtype"]["bf16"] == "bfloat16":   # bf16 autocast ran on this CPU
+        assert grad["passed"] == (grad["cosine"] >= MIN_GRAD_COSINE) and grad["cosine"] == grad["trained"]["median_cosine"]
+    else:                                                        # float32 both times: nothing to compare
         assert grad["passed"] is None and "no autocast" in grad["reason"]
     fp16 = checks["fp16_grad_scaler"]
     assert fp16["passed"] is None and not fp16["scaler_enabled"] and "need CUDA" in fp16["reason"]
@@ -133,3 +156,21 @@ def test_cuda_without_a_gpu_is_one_error_line(capsys):
     assert main(["--device", "cuda"]) == 1
     captured = capsys.readouterr()
     assert captured.err.strip().count("\n") == 0 and "no CUDA device" in captured.err
+
+
+def test_without_a_trained_model_the_gradient_check_is_reported_not_judged(tmp_path):
+    path = tmp_path / "no_checkpoint.json"
+    main(["--device", "cpu", "--quick", "--json", str(path), "--skip", ",".join(PARTS[1:])])
+    grad = json.loads(path.read_text())["parts"]["correctness"]["checks"]["grad_cosine_fp32_vs_bf16"]
+    assert grad["passed"] is None and "--grad-checkpoint" in grad["reason"]
+    assert "trained" not in grad and len(grad["initialised"]["per_batch"]) == GRAD_BATCHES
+
+
+@pytest.mark.parametrize("problem", ["missing", "other config"])
+def test_a_wrong_gradient_checkpoint_ends_the_run_before_any_part(tmp_path, capsys, problem):
+    checkpoint = tmp_path / "model.pth"
+    if problem == "other config":
+        saved_model(REPO_ROOT / "experiments" / "synthetic" / "kitpose_tiny_cpu.yaml", 0, checkpoint)
+    path = tmp_path / "report.json"
+    assert main(["--device", "cpu", "--quick", "--json", str(path), "--grad-checkpoint", str(checkpoint)]) == 1
+    assert str(checkpoint) in capsys.readouterr().err and not path.exists()
