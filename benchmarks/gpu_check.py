@@ -53,7 +53,13 @@ bf16 + channels_last training and compiled training against fp32, bf16 inference
 eager, the data pipeline against the training consumption. A missed speed target gets a
 torch.profiler table (top 10 operators by self CUDA time, or CPU time on the CPU) of that
 variant; a missed data target a cProfile table (top 10 functions by own time) of the training
-pipeline, since its work is mostly outside torch.
+pipeline, since its work is mostly outside torch. The fastest variant of each training part is
+profiled as well (on the CPU not the tracing-only compile).
+
+Schedule estimate, at the end: the minutes --schedule-samples (the published AP-10K schedule,
+250 epochs, about 2.4 million samples) would take at the fastest training variant measured
+(bf16 ones unless the gradient check failed), bounded by the training step or the data
+pipeline, whichever is slower, against the 30-minute goal, with the img/s the goal needs.
 
 --budget-s (default 420 s, --quick 120 s) bounds the run: a part starts only when the time
 left covers its usual length, else it is recorded as skipped, and a part still running when the
@@ -134,6 +140,10 @@ TOLERANCE_FAST_PATH = 1e-4
 # median, single batches down to 0.991, on a CPU with native bfloat16, while the fp32 gradients of two batches
 # agree to about 0.4 (docs/gpu_check.md, "The gradient check")
 MIN_GRAD_COSINE = 0.99
+# the published AP-10K schedule (250 epochs, about 2.4 million training samples), and the project's goal for it on
+# one GPU: the schedule estimate at the end of the run
+SCHEDULE_SAMPLES = 2_400_000
+SCHEDULE_GOAL_MINUTES = 30
 FP16_SETTLE = 5  # fp16 steps whose skipped updates (the scaler finding its scale) are allowed
 # the targets (benchmarks.targets) this check measures, and the parts each needs
 CHECKED_TARGETS = {"training_bf16_channels_last": ("training",), "training_compiled": ("training_compiled",),
@@ -174,6 +184,9 @@ def parse_args(argv):
     parser.add_argument("--peak-tflops", type=float, default=0.0,
                         help="bf16 peak TFLOP/s for the MFU (default: the CUDA table in benchmarks/measurements.py)")
     parser.add_argument("--reference", default=str(REFERENCE_DIR), help="folder of the reference outputs")
+    parser.add_argument("--schedule-samples", type=int, default=SCHEDULE_SAMPLES,
+                        help="training samples of the schedule estimated at the end (default: the published AP-10K "
+                             "schedule's, 250 epochs)")
     parser.add_argument("--grad-checkpoint", default="",
                         help="a partly trained model of --grad-cfg (docs/gpu_check.md: the demo config after one "
                              "epoch); the gradient check judges it. Without it the model at initialisation is "
@@ -618,6 +631,7 @@ def training(check):
         entry["not_applicable"] = {"tf32": "TF32 is a CUDA tensor-core mode"}
     check.judge_speed("training_bf16_channels_last", entry["variants"]["bf16_channels_last"]["over_fp32"]["ratio"],
                       "training bf16_channels_last", steps["bf16_channels_last"])
+    profile_fastest(check, entry, steps)
     return entry
 
 
@@ -636,7 +650,22 @@ def training_compiled(check):
         return entry
     check.judge_speed("training_compiled", entry["variants"]["bf16_channels_last_compile"]["over_fp32"]["ratio"],
                       "training bf16_channels_last_compile", steps["bf16_channels_last_compile"])
+    profile_fastest(check, entry, steps)
     return entry
+
+
+def profile_fastest(check, entry, steps):
+    """The torch.profiler table of the part's fastest variant, what bounds a long training (the schedule
+    estimate names it), unless a missed target has profiled it already."""
+    fastest = max(entry["variants"], key=lambda name: entry["variants"][name]["images_per_s"])
+    label = f"training {fastest}"
+    if label in check.report["profiles"]:
+        return
+    check.progress(f"profiling {label} (the fastest variant)")
+    try:
+        check.report["profiles"][label] = profile_top_ops(steps[fastest], check.device)
+    except Exception as err:
+        check.report["profiles"][label] = {"error": f"{type(err).__name__}: {err}"}
 
 
 # ---------------------------------------------------------------------------- 4. inference
@@ -760,6 +789,42 @@ def finish_targets(check):
             targets[name] = unmeasured_target(name, why)
 
 
+# ---------------------------------------------------------------------------- schedule estimate
+def schedule_estimate(check):
+    """How long --schedule-samples would take on this device at the fastest training variant measured (the
+    training part's figure where both training parts measured it), and what bounds it: the training step or
+    the data pipeline (its best rate with <= DATA_MAX_WORKERS workers). Validation and checkpoints are not
+    counted. bf16 variants count unless the gradient check failed."""
+    parts = check.report["parts"]
+    gradient_check = parts.get("correctness", {}).get("checks", {}).get("grad_cosine_fp32_vs_bf16", {}).get("passed")
+    rates = {}
+    for part in ("training", "training_compiled"):
+        entry = parts.get(part, {})
+        if "target_note" in entry:  # the CPU's tracing-only compile
+            continue
+        for name, variant in entry.get("variants", {}).items():
+            if gradient_check is False and TRAIN_VARIANTS[name][0]["TRAIN.AMP"] == "bf16":
+                continue
+            rates.setdefault(name, variant["images_per_s"])
+    samples = check.args.schedule_samples
+    estimate = {"samples": samples, "config": str(check.args.cfg), "goal_minutes": SCHEDULE_GOAL_MINUTES,
+                "bf16_gradient_check": gradient_check}
+    if not rates:
+        return dict(estimate, status="not measured", reason="no training variant was measured")
+    variant = max(rates, key=rates.get)
+    data = {int(workers): rate for workers, rate in parts.get("data", {}).get("samples_per_s", {}).items()
+            if rate and int(workers) <= DATA_MAX_WORKERS}
+    workers = max(data, key=data.get) if data else None
+    data_rate = data[workers] if data else None
+    rate = min(rates[variant], data_rate) if data_rate else rates[variant]
+    needed = samples / (SCHEDULE_GOAL_MINUTES * 60)
+    return dict(estimate, status="done", variant=variant, training_img_per_s=rates[variant],
+                data_samples_per_s=data_rate, data_workers=workers,
+                bound="data pipeline" if data_rate and data_rate < rates[variant] else "training step",
+                minutes=samples / rate / 60, img_per_s_for_goal=needed, speedup_for_goal=needed / rate,
+                profile=f"training {variant}" if f"training {variant}" in check.report["profiles"] else None)
+
+
 # ---------------------------------------------------------------------------- the run
 def run(args):
     """The report (a dict) of the parsed arguments."""
@@ -781,6 +846,7 @@ def run(args):
                 for name in PARTS:
                     check.run_part(name, bodies[name])
                 finish_targets(check)
+                check.report["schedule"] = schedule_estimate(check)
             finally:
                 shutil.rmtree(check.workdir, ignore_errors=True)
     finally:

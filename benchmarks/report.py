@@ -311,6 +311,20 @@ def _data(part):
         print(f"  {workers:>3} worker(s): {_number(rate, '.1f')} samples/s")
 
 
+def _schedule(estimate):
+    samples = f"{estimate['samples'] / 1e6:g} M samples ({Path(estimate['config']).name})"
+    if estimate["status"] != "done":
+        print(f"-- schedule: {samples}: not measured ({estimate['reason']})")
+        return
+    data = (f"data pipeline {estimate['data_samples_per_s']:.0f} samples/s with {estimate['data_workers']} workers"
+            if estimate["data_samples_per_s"] else "data pipeline not measured")
+    print(f"-- schedule: {samples} at {estimate['variant']}, {estimate['training_img_per_s']:.1f} img/s ({data}): "
+          f"{estimate['minutes']:.1f} min, bound by the {estimate['bound']}; {estimate['goal_minutes']} min needs "
+          f"{estimate['img_per_s_for_goal']:.0f} img/s ({estimate['speedup_for_goal']:.2f}x)"
+          + (f"; bf16 gradient check {_verdict(estimate['bf16_gradient_check']).strip()}")
+          + (f"; profile: {estimate['profile']}" if estimate["profile"] else ""))
+
+
 def print_gpu_check(report):
     _environment(report)
     _parts(report)
@@ -330,5 +344,7 @@ def print_gpu_check(report):
     if "training_compiled" in done:
         _training("training, compiled", parts["training_compiled"], cpu_time)
     print_targets(report["targets"])
+    if "schedule" in report:
+        _schedule(report["schedule"])
     for name, profile in report["profiles"].items():
         print_profile(name, profile)

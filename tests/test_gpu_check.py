@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from benchmarks.gpu_check import (CHECKED_TARGETS, GRAD_BATCHES, GRAD_CFG, MIN_GRAD_COSINE, PARTS, BudgetExceeded,
-                                  deadline, exit_status, main)
+from benchmarks.gpu_check import (CHECKED_TARGETS, GRAD_BATCHES, GRAD_CFG, MIN_GRAD_COSINE, PARTS, SCHEDULE_SAMPLES,
+                                  TRAIN_VARIANTS, BudgetExceeded, deadline, exit_status, main, schedule_estimate)
 from benchmarks.targets import TARGETS
 from kitpose.config import load_config
 from kitpose.models import build_model
@@ -131,6 +132,45 @@ def test_targets_and_profiles(quick):
         else:
             assert profile not in report["profiles"]
     assert targets["data_over_consumption"]["consumption_variant"] in report["parts"]["training"]["variants"]
+
+
+def test_schedule_estimate_of_the_quick_run(quick):
+    _, report = quick
+    schedule, parts = report["schedule"], report["parts"]
+    bf16_allowed = parts["correctness"]["checks"]["grad_cosine_fp32_vs_bf16"]["passed"] is not False
+    rates = {name: variant["images_per_s"] for name, variant in parts["training"]["variants"].items()
+             if bf16_allowed or TRAIN_VARIANTS[name][0]["TRAIN.AMP"] != "bf16"}   # the CPU's compile part: no speed
+    variant = max(rates, key=rates.get)
+    data = parts["data"]["samples_per_s"]
+    workers = max(data, key=data.get)
+    rate = min(rates[variant], data[workers])
+    assert (schedule["status"], schedule["variant"], schedule["data_workers"]) == ("done", variant, int(workers))
+    assert schedule["minutes"] == pytest.approx(SCHEDULE_SAMPLES / rate / 60)
+    assert schedule["speedup_for_goal"] == pytest.approx(SCHEDULE_SAMPLES / (30 * 60) / rate)
+    assert schedule["bound"] == ("data pipeline" if data[workers] < rates[variant] else "training step")
+    measured = parts["training"]["variants"]
+    fastest = max(measured, key=lambda name: measured[name]["images_per_s"])
+    assert report["profiles"][f"training {fastest}"]["rows"]   # profiled whether or not a target was missed
+
+
+def fake_check(gradient_check, training, data):
+    variants = {name: {"images_per_s": rate} for name, rate in training.items()}
+    report = {"parts": {"correctness": {"checks": {"grad_cosine_fp32_vs_bf16": {"passed": gradient_check}}},
+                        "training": {"variants": variants}, "data": {"samples_per_s": data}},
+              "profiles": {}}
+    return SimpleNamespace(report=report, args=SimpleNamespace(schedule_samples=1_800_000, cfg="w32.yaml"))
+
+
+def test_schedule_estimate_leaves_out_bf16_after_a_failed_gradient_check_and_finds_the_bound():
+    training = {"fp32": 500.0, "bf16": 900.0, "bf16_channels_last": 1200.0}
+    estimate = schedule_estimate(fake_check(True, training, {"4": 700.0, "8": 1400.0, "16": 5000.0}))
+    # 16 workers lie past DATA_MAX_WORKERS: the GPU's 1200 img/s bound it, 1000 img/s meet the 30 minutes
+    assert (estimate["variant"], estimate["bound"], estimate["data_workers"]) == ("bf16_channels_last", "training step", 8)
+    assert estimate["minutes"] == pytest.approx(25.0) and estimate["speedup_for_goal"] == pytest.approx(1000 / 1200)
+    estimate = schedule_estimate(fake_check(False, training, {"4": 400.0}))
+    assert (estimate["variant"], estimate["bound"]) == ("fp32", "data pipeline")
+    assert estimate["minutes"] == pytest.approx(1_800_000 / 400 / 60)
+    assert schedule_estimate(fake_check(None, {}, {}))["status"] == "not measured"
 
 
 def test_a_spent_budget_skips_parts(tmp_path):
