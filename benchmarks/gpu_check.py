@@ -399,12 +399,14 @@ def check_batch(check, offset):
                         torch.Generator().manual_seed(check.args.seed + offset))
 
 
-def train_steps(check, settings_, batch):
-    """(model, TimedTrainStep) with `settings_`, from a copy of the shared random model. TRAIN.COMPILE on
-    the CPU, where the engine does not compile: torch.compile's aot_eager backend (dynamo's tracing and
-    AOT autograd without code generation, which took minutes on 2 cores), to show that the model compiles."""
-    cfg = with_settings(check.cfg, **settings_)
-    model = prepare_for_training(copy.deepcopy(check.base_model), cfg, check.device)
+def train_steps(check, settings_, batch, base_model=None, base_cfg=None):
+    """(model, TimedTrainStep) with `settings_`, from a copy of `base_model` (default: the shared random
+    model) under `base_cfg` (default: the check's config). TRAIN.COMPILE on the CPU, where the engine does
+    not compile: torch.compile's aot_eager backend (dynamo's tracing and AOT autograd without code
+    generation, which took minutes on 2 cores), to show that the model compiles."""
+    cfg = with_settings(check.cfg if base_cfg is None else base_cfg, **settings_)
+    model = prepare_for_training(copy.deepcopy(check.base_model if base_model is None else base_model), cfg,
+                                 check.device)
     if cfg.TRAIN.COMPILE and check.device.type != "cuda":
         model = torch.compile(model, backend=CPU_COMPILE_BACKEND)
     return model, TimedTrainStep(model, cfg, check.device, batch)
@@ -440,18 +442,16 @@ def gradient_agreement(check, model, batches):
     """Per training batch: the fp32 and bf16 losses, the cosine of their gradients (whole and per top-level
     module) and, for scale, the cosine of the fp32 gradients whose input images were rounded to bfloat16 once;
     over the batches: the median and lowest cosine and the median cosine between the fp32 gradients of different
-    batches
-    (the minibatch noise the bf16 difference is to be compared with)."""
-    cfg, runs = check.grad_cfg, {"fp32": "none", "bf16": "bf16", "fp32_bf16_rounded_input": "none"}
+    batches (the minibatch noise the bf16 difference is to be compared with)."""
+    runs = {"fp32": "none", "bf16": "bf16", "fp32_bf16_rounded_input": "none"}
     per_batch, fp32_gradients, dtypes, finite = [], [], {}, True
     for images, targets, weights in batches:
         losses, grads = {}, {}
         for name, amp in runs.items():
-            settings_ = {"TRAIN.AMP": amp, "TRAIN.CHANNELS_LAST": False, "TRAIN.COMPILE": False}
             run_images = images.bfloat16().float() if name == "fp32_bf16_rounded_input" else images
-            run_cfg = with_settings(cfg, **settings_)
-            train_model = prepare_for_training(copy.deepcopy(model), run_cfg, check.device)
-            step = TimedTrainStep(train_model, run_cfg, check.device, (run_images, targets, weights))
+            train_model, step = train_steps(check, {"TRAIN.AMP": amp, "TRAIN.CHANNELS_LAST": False,
+                                                    "TRAIN.COMPILE": False},
+                                            (run_images, targets, weights), model, check.grad_cfg)
             torch.manual_seed(check.args.seed)  # the same CutMix draws
             dtypes[name], result = first_conv_dtype(train_model, step)
             losses[name] = result.values["loss"]
@@ -761,16 +761,25 @@ def data_profile(check, batches=2):
 
 
 # ---------------------------------------------------------------------------- targets
+def speed_parts(parts):
+    """The training parts that measured speed: not the CPU's tracing-only compile."""
+    return [part for part in ("training", "training_compiled")
+            if "variants" in parts.get(part, {}) and "target_note" not in parts[part]]
+
+
+def data_rates(parts):
+    """{worker count: samples/s} the data part measured, up to DATA_MAX_WORKERS workers."""
+    return {int(workers): rate for workers, rate in parts.get("data", {}).get("samples_per_s", {}).items()
+            if rate and int(workers) <= DATA_MAX_WORKERS}
+
+
 def finish_targets(check):
     """Every target in the report: measured ones are there already; the data target needs the best
     training rate of the whole run; the rest are 'not measured' with the reason."""
     parts, targets = check.report["parts"], check.report["targets"]
-    speed_parts = [part for part in ("training", "training_compiled")
-                   if "target_note" not in parts.get(part, {})]  # not the CPU's tracing-only compile
-    training_rates = {name: entry["images_per_s"] for part in speed_parts
-                      for name, entry in parts.get(part, {}).get("variants", {}).items()}
-    rates = {int(workers): rate for workers, rate in parts.get("data", {}).get("samples_per_s", {}).items()
-             if rate and int(workers) <= DATA_MAX_WORKERS}
+    training_rates = {name: variant["images_per_s"] for part in speed_parts(parts)
+                      for name, variant in parts[part]["variants"].items()}
+    rates = data_rates(parts)
     if training_rates and rates:
         consumption_variant = max(training_rates, key=training_rates.get)
         consumption = training_rates[consumption_variant]
@@ -798,11 +807,8 @@ def schedule_estimate(check):
     parts = check.report["parts"]
     gradient_check = parts.get("correctness", {}).get("checks", {}).get("grad_cosine_fp32_vs_bf16", {}).get("passed")
     rates = {}
-    for part in ("training", "training_compiled"):
-        entry = parts.get(part, {})
-        if "target_note" in entry:  # the CPU's tracing-only compile
-            continue
-        for name, variant in entry.get("variants", {}).items():
+    for part in speed_parts(parts):
+        for name, variant in parts[part]["variants"].items():
             if gradient_check is False and TRAIN_VARIANTS[name][0]["TRAIN.AMP"] == "bf16":
                 continue
             rates.setdefault(name, variant["images_per_s"])
@@ -812,8 +818,7 @@ def schedule_estimate(check):
     if not rates:
         return dict(estimate, status="not measured", reason="no training variant was measured")
     variant = max(rates, key=rates.get)
-    data = {int(workers): rate for workers, rate in parts.get("data", {}).get("samples_per_s", {}).items()
-            if rate and int(workers) <= DATA_MAX_WORKERS}
+    data = data_rates(parts)
     workers = max(data, key=data.get) if data else None
     data_rate = data[workers] if data else None
     rate = min(rates[variant], data_rate) if data_rate else rates[variant]

@@ -107,7 +107,6 @@ def test_two_boxes_on_one_animal_give_one_track():
     assert tracker.box_source_frames == 4 and [t.id for t in tracker.tracks] == [0]
 
 
-
 def test_a_crop_that_slides_onto_the_neighbour_gives_way_to_the_detection_stage():
     """Frames 4-6: the second animal's tracked pose slides 15 px further onto the first each frame (as
     a crop of two touching animals can), confident all the while, and its track's motion follows. The
